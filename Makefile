@@ -1,0 +1,129 @@
+# crier: one Makefile, out-of-tree builds.
+#   make run    install missing packages, build, start the server on :8080
+#   make test   install what the tests need, build, run every test (plain and ASan+UBSan)
+# BUILD=build-asan SANITIZE=address,undefined gives a sanitizer build.
+
+BUILD    ?= build
+CC       ?= cc
+SANITIZE ?=
+WERROR   ?=
+OPT      ?= -O2
+
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g $(OPT) -Wall -Wextra -Wshadow -Wstrict-prototypes \
+               -Wno-unused-parameter -Isrc -MMD -MP $(WERROR)
+ifneq ($(SANITIZE),)
+CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS     += -fsanitize=$(SANITIZE)
+endif
+CFLAGS  := $(CFLAGS_BASE) $(CFLAGS)
+LIBS    := -luv -lcurl -lm -lpthread
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/proto/*.c src/net/*.c src/transport/*.c src/engine/*.c) \
+                   $(filter-out src/cli/main.c,$(wildcard src/cli/*.c)))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+
+Q := @
+ifeq ($(V),1)
+Q :=
+endif
+
+.PHONY: all run test test-unit test-integration test-asan test-fuzz-short fuzz deps deps-test \
+        check-layers format format-check clean bench
+
+all: $(BUILD)/crier
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libcrier.a: $(LIB_OBJ)
+	@echo "AR $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/crier: $(BUILD)/src/cli/main.o $(BUILD)/libcrier.a
+	@echo "LD $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrier.a
+	@mkdir -p $(dir $@)
+	@echo "CC $<"
+	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcrier.a -lcmocka $(LIBS)
+
+# --- packages -------------------------------------------------------------------------------------
+RUN_PKGS  := build-essential pkg-config libuv1-dev libcurl4-openssl-dev
+TEST_PKGS := $(RUN_PKGS) libcmocka-dev clang libclang-rt-14-dev curl python3-pytest python3-httpx \
+             python3-websockets python3-h2 nodejs npm
+
+deps:
+	@./scripts/install-packages $(RUN_PKGS)
+
+deps-test:
+	@./scripts/install-packages $(TEST_PKGS)
+	@cd tests/node && [ -d node_modules/eventsource ] || npm install --no-audit --no-fund --silent
+
+# --- run ------------------------------------------------------------------------------------------
+run: deps
+	@$(MAKE) --no-print-directory all
+	./$(BUILD)/crier serve --listen 0.0.0.0:8080
+
+# --- tests ----------------------------------------------------------------------------------------
+test: deps-test
+	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory test-fuzz-short
+	@$(MAKE) --no-print-directory test-asan
+	@echo "ALL TESTS PASSED"
+
+test-unit: $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "UNIT $$t"; timeout 120 $$t; done
+
+test-integration: $(BUILD)/crier
+	CRIER_BIN=$(abspath $(BUILD)/crier) timeout 1200 /usr/bin/python3 -m pytest -q -x tests/integration
+
+test-asan:
+	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang SANITIZE=address,undefined test-unit test-integration \
+	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+
+FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
+FUZZ_LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c))
+build-fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC)
+	@mkdir -p build-fuzz
+	@echo "FUZZ $@"
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
+	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_LIB_SRC)
+
+FUZZ_SECONDS ?= 600
+test-fuzz-short:
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
+
+fuzz: $(FUZZERS)
+	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
+	  echo "FUZZ $$n for $(FUZZ_SECONDS)s"; \
+	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} \
+	      2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
+	  for r in fuzz/regressions/$${n#fuzz_}/*; do [ -f "$$r" ] && $$f "$$r" >/dev/null 2>&1 || [ ! -f "$$r" ]; done; \
+	done
+
+# --- hygiene --------------------------------------------------------------------------------------
+# core includes only core; proto includes libc and core/bytes.h + core/err.h; engine includes core.
+check-layers:
+	@! grep -nE '#include "(proto|net|transport|engine|cli)/' src/core/*.[ch] || (echo "core must include only core"; false)
+	@! grep -nE '#include "(net|transport|engine|cli)/|#include "core/(msg|channel|history|cursor|sub)' src/proto/*.[ch] \
+	    || (echo "proto may include only libc, core/bytes.h and core/err.h"; false)
+	@! grep -nE '#include "(proto|net|transport|cli)/|<uv.h>' src/engine/*.[ch] || (echo "engine includes core only"; false)
+	@! grep -nE '<uv.h>' src/core/*.[ch] src/proto/*.[ch] || (echo "core/proto are IO-free"; false)
+	@echo "layers ok"
+
+format:
+	clang-format -i src/*/*.[ch] tests/unit/*.c fuzz/*.c
+
+format-check:
+	clang-format --dry-run --Werror src/*/*.[ch] tests/unit/*.c fuzz/*.c
+
+clean:
+	rm -rf build build-asan build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(BUILD)/src/cli/main.d

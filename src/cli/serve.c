@@ -1,0 +1,185 @@
+/* `crier serve`: flags to a cr_config_t, then the server's loop until a signal.
+ * SPDX-License-Identifier: MIT */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <uv.h>
+
+#include "cli/cli.h"
+#include "core/cursor.h"
+#include "net/log.h"
+#include "net/server.h"
+
+static const char usage[] =
+    "usage: crier serve [flags]\n"
+    "\n"
+    "Starts the push server. Every flag has an embedded default.\n"
+    "\n"
+    "  --listen HOST:PORT       address to listen on (default 0.0.0.0:8080)\n"
+    "  --memory                 keep messages in memory only (the one store so far; the default)\n"
+    "  --history N              messages kept per channel (default 1000; 0 = no limit)\n"
+    "  --history-age DUR        oldest message kept, e.g. 24h, 30m (default 24h; 0 = no limit)\n"
+    "  --max-ttl DUR            largest X-TTL a publisher may set (default 30d)\n"
+    "  --max-body SIZE          message size limit, e.g. 1m, 64k (default 1m; larger bodies get 413)\n"
+    "  --max-head SIZE          request head limit (default 16k; larger heads get 431)\n"
+    "  --max-channels N         channels in one publish or subscription (default 64)\n"
+    "  --max-conns N            open connections (default 1000000; more get 503)\n"
+    "  --header-timeout DUR     time a client has to send a whole request (default 10s; then 408)\n"
+    "  --idle-timeout DUR       keep-alive idle time between requests (default 60s)\n"
+    "  --hold DUR               long-poll hold before a 204 (default 30s)\n"
+    "  --heartbeat DUR          heartbeat interval on streams (default 15s)\n"
+    "  --retry DUR              reconnect delay told to EventSource clients (default 3s)\n"
+    "  --queue-hard SIZE        output queue per connection: cut off above this (default 8m)\n"
+    "  --queue-soft SIZE        ... or above this for longer than --queue-soft-time (default 1m)\n"
+    "  --queue-soft-time DUR    (default 10s)\n"
+    "  --log-level LEVEL        error, warn, info or debug (default info)\n"
+    "  -h, --help               this text\n"
+    "\n"
+    "DUR is a number of seconds or a number with a unit: 500ms, 90s, 15m, 2h, 1d.\n"
+    "SIZE is bytes or a number with k, m or g.\n";
+
+static int parse_size(const char *s, size_t *out)
+{
+    char *end;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (end == s)
+        return -1;
+    if (*end == 'k' || *end == 'K')
+        v <<= 10, end++;
+    else if (*end == 'm' || *end == 'M')
+        v <<= 20, end++;
+    else if (*end == 'g' || *end == 'G')
+        v <<= 30, end++;
+    if (*end)
+        return -1;
+    *out = (size_t)v;
+    return 0;
+}
+
+static int parse_dur(const char *s, int64_t *out)
+{
+    return cr_duration_parse(s, strlen(s), out);
+}
+
+static int parse_listen(const char *s, cr_config_t *cfg)
+{
+    const char *colon = strrchr(s, ':');
+    if (!colon)
+        return -1;
+    size_t hlen = (size_t)(colon - s);
+    if (hlen >= sizeof(cfg->listen_host))
+        return -1;
+    char *end;
+    long port = strtol(colon + 1, &end, 10);
+    if (*end || port < 0 || port > 65535)
+        return -1;
+    if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
+        memcpy(cfg->listen_host, s + 1, hlen - 2);
+        cfg->listen_host[hlen - 2] = '\0';
+    } else {
+        memcpy(cfg->listen_host, s, hlen);
+        cfg->listen_host[hlen] = '\0';
+    }
+    if (!cfg->listen_host[0])
+        strcpy(cfg->listen_host, "0.0.0.0");
+    cfg->listen_port = (int)port;
+    return 0;
+}
+
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+int cr_cli_serve(int argc, char **argv)
+{
+    cr_config_t cfg;
+    cr_config_defaults(&cfg);
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        int bad = 0, takes = 1;
+        size_t sz;
+        if (!strcmp(f, "-h") || !strcmp(f, "--help")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(f, "--memory")) {
+            takes = 0;
+        } else if (!v) {
+            fprintf(stderr, "crier serve: %s needs a value (see crier serve --help)\n", f);
+            return 2;
+        } else if (!strcmp(f, "--listen")) {
+            bad = parse_listen(v, &cfg);
+        } else if (!strcmp(f, "--history")) {
+            bad = parse_size(v, &cfg.history_count);
+        } else if (!strcmp(f, "--history-age")) {
+            bad = parse_dur(v, &cfg.history_age_ms);
+        } else if (!strcmp(f, "--max-ttl")) {
+            bad = parse_dur(v, &cfg.max_ttl_ms);
+        } else if (!strcmp(f, "--max-body")) {
+            bad = parse_size(v, &cfg.max_body) || cfg.max_body == 0 || cfg.max_body > (1u << 30);
+        } else if (!strcmp(f, "--max-head")) {
+            bad = parse_size(v, &cfg.max_head) || cfg.max_head < 256 || cfg.max_head > (1u << 24);
+        } else if (!strcmp(f, "--max-channels")) {
+            bad = parse_size(v, &cfg.max_channels) || cfg.max_channels == 0 || cfg.max_channels > 1024;
+        } else if (!strcmp(f, "--max-conns")) {
+            bad = parse_size(v, &cfg.max_conns) || cfg.max_conns == 0;
+        } else if (!strcmp(f, "--header-timeout")) {
+            bad = parse_dur(v, &cfg.header_timeout_ms) || cfg.header_timeout_ms <= 0;
+        } else if (!strcmp(f, "--idle-timeout")) {
+            bad = parse_dur(v, &cfg.idle_timeout_ms) || cfg.idle_timeout_ms <= 0;
+        } else if (!strcmp(f, "--hold")) {
+            bad = parse_dur(v, &cfg.hold_ms) || cfg.hold_ms <= 0;
+        } else if (!strcmp(f, "--heartbeat")) {
+            bad = parse_dur(v, &cfg.heartbeat_ms) || cfg.heartbeat_ms <= 0;
+        } else if (!strcmp(f, "--retry")) {
+            bad = parse_dur(v, &cfg.retry_ms);
+        } else if (!strcmp(f, "--queue-hard")) {
+            bad = parse_size(v, &sz) || sz < 4096;
+            cfg.outq_hard = sz;
+        } else if (!strcmp(f, "--queue-soft")) {
+            bad = parse_size(v, &sz) || sz < 1024;
+            cfg.outq_soft = sz;
+        } else if (!strcmp(f, "--queue-soft-time")) {
+            bad = parse_dur(v, &cfg.outq_soft_ms);
+        } else if (!strcmp(f, "--log-level")) {
+            bad = cr_log_level_parse(v, &cr_log_level);
+        } else {
+            fprintf(stderr, "crier serve: unknown flag %s (see crier serve --help)\n", f);
+            return 2;
+        }
+        if (bad) {
+            fprintf(stderr, "crier serve: bad value for %s: %s (see crier serve --help)\n", f, v);
+            return 2;
+        }
+        i += takes;
+    }
+    if (cfg.outq_soft > cfg.outq_hard)
+        cfg.outq_soft = cfg.outq_hard;
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    uv_loop_t *loop = uv_default_loop();
+    cr_engine_config_t ecfg = {cfg.history_count, cfg.history_age_ms};
+    cr_server_t *srv = cr_xcalloc(1, sizeof(*srv));
+    cr_engine_t *engine = cr_engine_memory_new(&srv->reg, &ecfg);
+    cr_server_init(srv, loop, &cfg, engine);
+    if (cr_server_listen(srv) < 0) {
+        cr_server_stop(srv);
+        uv_run(loop, UV_RUN_DEFAULT);
+        cr_server_free(srv);
+        free(srv);
+        return 1;
+    }
+    uv_run(loop, UV_RUN_DEFAULT);
+    cr_server_free(srv);
+    free(srv);
+    uv_loop_close(loop);
+    cr_log(CR_LOG_INFO, "stopped");
+    return 0;
+}

@@ -1,0 +1,76 @@
+/* The in-memory engine: the channel's history ring is the whole store.
+ * Nothing survives a restart; --memory selects it.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "engine/engine.h"
+
+static int mem_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done, void *arg)
+{
+    msg->id = cr_msgid_next(ch->last_id, (uint64_t)msg->time_ms);
+    ch->last_id = msg->id;
+    ch->published++;
+    ch->last_publish_ms = msg->time_ms;
+    cr_history_append(&ch->history, msg);
+    if (e->cfg.max_count && ch->history.count > e->cfg.max_count)
+        cr_history_prune(&ch->history, msg->time_ms, e->cfg.max_count, 0);
+    done(arg, 0);
+    return 0;
+}
+
+static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, cr_engine_done_cb done, void *arg)
+{
+    (void)e;
+    (void)ch;
+    (void)after;
+    done(arg, 0);
+    return 0;
+}
+
+static int mem_drop(cr_engine_t *e, cr_channel_t *ch)
+{
+    (void)e;
+    cr_history_clear(&ch->history);
+    return 0;
+}
+
+typedef struct {
+    cr_engine_t *e;
+    int64_t now;
+} prune_ctx_t;
+
+static void prune_one(cr_channel_t *ch, void *arg)
+{
+    prune_ctx_t *p = arg;
+    cr_history_prune(&ch->history, p->now, p->e->cfg.max_count, p->e->cfg.max_age_ms);
+}
+
+static void mem_prune(cr_engine_t *e, int64_t now_ms)
+{
+    prune_ctx_t p = {e, now_ms};
+    cr_registry_foreach(e->reg, prune_one, &p);
+}
+
+static void mem_destroy(cr_engine_t *e)
+{
+    free(e);
+}
+
+static const cr_engine_ops_t memory_ops = {
+    .name = "memory",
+    .append = mem_append,
+    .load = mem_load,
+    .drop = mem_drop,
+    .prune = mem_prune,
+    .destroy = mem_destroy,
+};
+
+cr_engine_t *cr_engine_memory_new(cr_registry_t *reg, const cr_engine_config_t *cfg)
+{
+    cr_engine_t *e = cr_xcalloc(1, sizeof(*e));
+    e->ops = &memory_ops;
+    e->reg = reg;
+    e->cfg = *cfg;
+    return e;
+}

@@ -1,0 +1,312 @@
+/* The publish and information handlers of the HTTP API: publish, channel
+ * stats and deletion, the channel list, health and metrics.
+ * SPDX-License-Identifier: MIT */
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cursor.h"
+#include "core/err.h"
+#include "core/sub.h"
+#include "net/log.h"
+#include "net/router.h"
+#include "proto/http1_write.h"
+#include "proto/json_out.h"
+#include "proto/query.h"
+#include "transport/stream.h"
+
+#define EVENT_NAME_MAX 64
+#define CTYPE_MAX 255
+
+static void respond_json(cr_conn_t *c, int status, cr_buf_t *body)
+{
+    cr_buf_t head = CR_BUF_INIT;
+    cr_conn_head(c, &head, status);
+    cr_conn_respond(c, &head, "application/json", body->data, body->len);
+    cr_buf_free(&head);
+}
+
+/* A header's value, else the query parameter's. 1 found, 0 absent, CR_EPARAM. */
+static int header_or_query(const cr_http_request_t *req, const char *header, const char *param, char *out,
+                           size_t cap, size_t *len)
+{
+    const cr_http_header_t *h = cr_http_header_find(req, header);
+    if (h) {
+        if (h->value.len >= cap)
+            return CR_EPARAM;
+        memcpy(out, h->value.ptr, h->value.len);
+        out[h->value.len] = '\0';
+        *len = h->value.len;
+        return 1;
+    }
+    return cr_query_get(req->query, param, out, cap, len);
+}
+
+static int printable(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 0;
+    return cr_utf8_valid((const unsigned char *)s, len);
+}
+
+/* --- publish ---------------------------------------------------------------------------------------- */
+
+typedef struct publish {
+    cr_conn_t *conn;
+    size_t n, pending;
+    int status;
+    size_t subscribers;
+    int64_t time_ms;
+    cr_channel_t **chs;
+    cr_msg_t **msgs;
+} publish_t;
+
+static void publish_answer(publish_t *p)
+{
+    cr_conn_t *c = p->conn;
+    if (p->status < 0) {
+        cr_log(CR_LOG_WARN, "%s: publish failed: %s", c->peer, cr_err_text(p->status));
+        cr_conn_error(c, p->status, NULL);
+    } else {
+        cr_buf_t b = CR_BUF_INIT;
+        cr_msgid_t ids[p->n];
+        for (size_t i = 0; i < p->n; i++)
+            ids[i] = p->msgs[i]->id;
+        cr_buf_puts(&b, "{\"id\":\"");
+        cr_cursor_format(ids, p->n, &b);
+        cr_buf_puts(&b, "\",\"channel\":\"");
+        for (size_t i = 0; i < p->n; i++) {
+            if (i)
+                cr_buf_putc(&b, ',');
+            cr_buf_append(&b, p->chs[i]->name->data, p->chs[i]->name->len);
+        }
+        cr_buf_printf(&b, "\",\"subscribers\":%zu,\"time\":%lld}\n", p->subscribers, (long long)p->time_ms);
+        respond_json(c, 201, &b);
+        cr_buf_free(&b);
+    }
+    for (size_t i = 0; i < p->n; i++)
+        cr_msg_unref(p->msgs[i]);
+    free(p->msgs);
+    free(p->chs);
+    free(p);
+    cr_conn_request_done(c);
+}
+
+static void on_stored(void *arg, int status)
+{
+    publish_t *p = arg;
+    size_t i = p->n - p->pending;
+    if (status < 0) {
+        p->status = status;
+    } else {
+        /* Fan out only what the store has: an acknowledged message is a stored one. */
+        p->conn->srv->published++;
+        p->subscribers += cr_channel_fanout(p->chs[i], p->msgs[i]);
+    }
+    if (--p->pending == 0)
+        publish_answer(p);
+}
+
+void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body, size_t len)
+{
+    cr_server_t *srv = c->srv;
+    size_t max = srv->cfg.max_channels;
+    cr_span_t names[max];
+    int n = cr_channel_list_parse(channels, names, max);
+    char event[EVENT_NAME_MAX + 1], v[64];
+    size_t event_len = 0, vlen;
+    int64_t ttl_ms = 0;
+    const char *why = NULL;
+    int err = 0, r;
+    if (n < 0) {
+        err = n;
+    } else if ((r = header_or_query(req, "X-Event", "event", event, sizeof(event), &event_len)) < 0 ||
+               (r == 1 && (event_len == 0 || !printable(event, event_len)))) {
+        err = CR_EPARAM, why = "X-Event / event: 1-64 printable characters";
+    } else if ((r = header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
+               (r == 1 && (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
+        err = CR_EPARAM, why = "X-TTL / ttl: a duration such as 60, 90s, 15m, 2h or 1d, at most the --max-ttl";
+    } else if (cr_http_header_find(req, "X-Delay") || cr_http_header_find(req, "X-At") ||
+               cr_query_get(req->query, "delay", v, sizeof(v), &vlen) != 0 ||
+               cr_query_get(req->query, "at", v, sizeof(v), &vlen) != 0) {
+        err = CR_ENOTSUP, why = "scheduled pushes (X-Delay, X-At) need the durable store, not built yet";
+    }
+    const cr_http_header_t *ct = cr_http_header_find(req, "Content-Type");
+    if (!err && ct && (ct->value.len > CTYPE_MAX || !printable(ct->value.ptr, ct->value.len)))
+        err = CR_EPARAM, why = "Content-Type too long or not printable";
+    if (err) {
+        cr_log(CR_LOG_DEBUG, "%s: publish refused: %s", c->peer, why ? why : cr_err_text(err));
+        cr_conn_error(c, err, why);
+        cr_conn_request_done(c);
+        return;
+    }
+    int64_t now = cr_now_ms();
+    cr_bytes_t *payload = cr_bytes_copy(body ? body : "", len);
+    cr_bytes_t *ctype = ct && ct->value.len ? cr_bytes_copy(ct->value.ptr, ct->value.len) : NULL;
+    cr_bytes_t *ev = event_len ? cr_bytes_copy(event, event_len) : NULL;
+    publish_t *p = cr_xcalloc(1, sizeof(*p));
+    p->conn = c;
+    p->n = p->pending = (size_t)n;
+    p->time_ms = now;
+    p->chs = cr_xcalloc((size_t)n, sizeof(*p->chs));
+    p->msgs = cr_xcalloc((size_t)n, sizeof(*p->msgs));
+    for (int i = 0; i < n; i++) {
+        p->chs[i] = cr_registry_get(&srv->reg, names[i].ptr, names[i].len, now);
+        p->msgs[i] = cr_msg_new(p->chs[i]->name, ctype, ev, payload, now, ttl_ms ? now + ttl_ms : 0);
+    }
+    cr_bytes_unref(payload);
+    cr_bytes_unref(ctype);
+    cr_bytes_unref(ev);
+    /* Appends are issued in channel order and complete in that order, so
+     * on_stored can tell which message finished from the count. */
+    for (int i = 0; i < n; i++) {
+        r = srv->engine->ops->append(srv->engine, p->chs[i], p->msgs[i], on_stored, p);
+        if (r < 0)
+            on_stored(p, r);
+    }
+}
+
+/* --- channel information ----------------------------------------------------------------------------- */
+
+static cr_channel_t *one_channel(cr_conn_t *c, cr_span_t name)
+{
+    if (!cr_channel_name_valid(name.ptr, name.len)) {
+        cr_conn_error(c, CR_ECHANNEL, "one channel name expected");
+        return NULL;
+    }
+    cr_channel_t *ch = cr_registry_find(&c->srv->reg, name.ptr, name.len);
+    if (!ch) {
+        cr_buf_t d = CR_BUF_INIT;
+        cr_buf_puts(&d, "no channel ");
+        cr_buf_append(&d, name.ptr, name.len);
+        cr_buf_putc(&d, '\0');
+        cr_conn_error(c, CR_ENOTFOUND, d.data);
+        cr_buf_free(&d);
+    }
+    return ch;
+}
+
+static void put_id_or_null(cr_buf_t *b, const char *key, const cr_msg_t *m)
+{
+    cr_buf_printf(b, ",\"%s\":", key);
+    if (!m) {
+        cr_buf_puts(b, "null");
+        return;
+    }
+    char id[CR_MSGID_MAX_LEN];
+    cr_buf_putc(b, '"');
+    cr_buf_append(b, id, cr_msgid_format(m->id, id));
+    cr_buf_putc(b, '"');
+}
+
+static void channel_json(cr_buf_t *b, const cr_channel_t *ch)
+{
+    const cr_history_t *h = &ch->history;
+    cr_buf_puts(b, "{\"channel\":");
+    cr_json_string(b, ch->name->data, ch->name->len);
+    cr_buf_printf(b, ",\"messages\":%zu,\"subscribers\":%zu", h->count, ch->nsubs);
+    put_id_or_null(b, "first_id", h->count ? cr_history_at(h, 0) : NULL);
+    put_id_or_null(b, "last_id", h->count ? cr_history_at(h, h->count - 1) : NULL);
+    cr_buf_printf(b, ",\"published\":%llu,\"last_publish\":", (unsigned long long)ch->published);
+    if (ch->last_publish_ms)
+        cr_buf_printf(b, "%lld}", (long long)ch->last_publish_ms);
+    else
+        cr_buf_puts(b, "null}");
+}
+
+void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
+{
+    cr_channel_t *ch = one_channel(c, name);
+    if (!ch)
+        return;
+    cr_buf_t b = CR_BUF_INIT;
+    channel_json(&b, ch);
+    cr_buf_putc(&b, '\n');
+    respond_json(c, 200, &b);
+    cr_buf_free(&b);
+}
+
+void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
+{
+    cr_channel_t *ch = one_channel(c, name);
+    if (!ch)
+        return;
+    cr_server_t *srv = c->srv;
+    size_t n = cr_stream_channel_deleted(srv, ch);
+    cr_buf_t b = CR_BUF_INIT;
+    cr_buf_puts(&b, "{\"channel\":");
+    cr_json_string(&b, ch->name->data, ch->name->len);
+    cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", n);
+    cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
+    srv->engine->ops->drop(srv->engine, ch);
+    cr_registry_remove(&srv->reg, ch);
+    respond_json(c, 200, &b);
+    cr_buf_free(&b);
+}
+
+static void list_one(cr_channel_t *ch, void *arg)
+{
+    cr_buf_t *b = arg;
+    if (b->data[b->len - 1] != '[')
+        cr_buf_putc(b, ',');
+    channel_json(b, ch);
+}
+
+void cr_api_channels(cr_conn_t *c)
+{
+    cr_buf_t b = CR_BUF_INIT;
+    cr_buf_printf(&b, "{\"count\":%zu,\"channels\":[", c->srv->reg.count);
+    cr_registry_foreach(&c->srv->reg, list_one, &b);
+    cr_buf_puts(&b, "]}\n");
+    respond_json(c, 200, &b);
+    cr_buf_free(&b);
+}
+
+void cr_api_health(cr_conn_t *c)
+{
+    cr_server_t *srv = c->srv;
+    cr_buf_t b = CR_BUF_INIT;
+    cr_buf_printf(&b,
+                  "{\"status\":\"ok\",\"engine\":\"%s\",\"uptime_s\":%lld,\"connections\":%zu,\"channels\":%zu,"
+                  "\"published\":%llu,\"delivered\":%llu}\n",
+                  srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
+                  srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
+    respond_json(c, 200, &b);
+    cr_buf_free(&b);
+}
+
+static void count_subs(cr_channel_t *ch, void *arg)
+{
+    *(size_t *)arg += ch->nsubs;
+}
+
+void cr_api_metrics(cr_conn_t *c)
+{
+    cr_server_t *srv = c->srv;
+    size_t subs = 0;
+    cr_registry_foreach(&srv->reg, count_subs, &subs);
+    cr_buf_t b = CR_BUF_INIT, head = CR_BUF_INIT;
+    cr_buf_printf(&b,
+                  "# HELP crier_connections Open client connections.\n# TYPE crier_connections gauge\n"
+                  "crier_connections %zu\n"
+                  "# HELP crier_channels Channels in memory.\n# TYPE crier_channels gauge\ncrier_channels %zu\n"
+                  "# HELP crier_subscriptions Channel subscriptions.\n# TYPE crier_subscriptions gauge\n"
+                  "crier_subscriptions %zu\n"
+                  "# HELP crier_messages_published_total Messages stored.\n"
+                  "# TYPE crier_messages_published_total counter\ncrier_messages_published_total %llu\n"
+                  "# HELP crier_messages_delivered_total Messages handed to subscribers.\n"
+                  "# TYPE crier_messages_delivered_total counter\ncrier_messages_delivered_total %llu\n"
+                  "# HELP crier_slow_subscribers_total Subscribers cut off for not reading.\n"
+                  "# TYPE crier_slow_subscribers_total counter\ncrier_slow_subscribers_total %llu\n"
+                  "# HELP crier_requests_total HTTP requests handled.\n"
+                  "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
+                  "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
+                  "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
+                  srv->nconns, srv->reg.count, subs, (unsigned long long)srv->published,
+                  (unsigned long long)srv->delivered, (unsigned long long)srv->slow_cutoffs,
+                  (unsigned long long)srv->requests, (unsigned long long)srv->bad_requests);
+    cr_conn_head(c, &head, 200);
+    cr_conn_respond(c, &head, "text/plain; version=0.0.4", b.data, b.len);
+    cr_buf_free(&b);
+    cr_buf_free(&head);
+}

@@ -1,0 +1,31 @@
+/* The server's settings, with the embedded defaults `crier serve` starts with.
+ * SPDX-License-Identifier: MIT */
+#ifndef CR_NET_CONFIG_H
+#define CR_NET_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct cr_config {
+    char listen_host[64];
+    int listen_port;
+    size_t max_head;           /* request head limit (431 above) */
+    size_t max_body;           /* message size limit (413 above) */
+    size_t max_channels;       /* channels per publish or subscription */
+    size_t max_conns;          /* open connections (503 above) */
+    int64_t header_timeout_ms; /* time to send a complete request head */
+    int64_t idle_timeout_ms;   /* keep-alive idle time between requests */
+    int64_t hold_ms;           /* long-poll hold */
+    int64_t heartbeat_ms;      /* SSE/stream heartbeat interval */
+    int64_t retry_ms;          /* SSE retry: sent to EventSource clients */
+    size_t history_count;      /* messages kept per channel */
+    int64_t history_age_ms;    /* oldest message kept */
+    int64_t max_ttl_ms;        /* the largest X-TTL accepted */
+    size_t outq_hard;          /* per-connection output queue: hard cap (bytes) */
+    size_t outq_soft;          /* soft cap, tolerated for outq_soft_ms */
+    int64_t outq_soft_ms;
+} cr_config_t;
+
+void cr_config_defaults(cr_config_t *c);
+
+#endif

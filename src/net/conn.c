@@ -1,0 +1,559 @@
+/* HTTP/1.1 connection state machine over libuv.
+ * Input: read into the server's shared slab; only a partial request is copied
+ * into the connection's own buffer, so idle connections hold no input memory.
+ * Output: slices of shared blocks, gathered into one writev per loop turn.
+ * Nothing here frees a connection except the uv_close callback.
+ * SPDX-License-Identifier: MIT */
+#include "net/conn.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "net/log.h"
+#include "net/router.h"
+#include "proto/http1_write.h"
+#include "proto/json_out.h"
+#include "transport/stream.h"
+
+#define SLAB_SIZE (64 * 1024)
+#define MAX_IOV 64
+#define LINGER_MS 2000
+
+static void process(cr_conn_t *c);
+static void start_shutdown(cr_conn_t *c);
+
+static void arm(cr_conn_t *c, cr_timerq_t *q)
+{
+    cr_timerq_arm(q, &c->timer, (int64_t)uv_now(c->srv->loop));
+    c->timer_q = q;
+}
+
+static void mark_dirty(cr_conn_t *c)
+{
+    if (!cr_list_linked(&c->dirty_link) && !uv_is_closing((uv_handle_t *)&c->tcp))
+        cr_list_push_back(&c->srv->dirty, &c->dirty_link);
+}
+
+/* --- output ------------------------------------------------------------------------------------ */
+
+int cr_conn_send(cr_conn_t *c, cr_bytes_t *b, uint32_t off, uint32_t len)
+{
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+        return CR_ESLOW;
+    cr_outq_limits_t lim = {c->srv->cfg.outq_hard, c->srv->cfg.outq_soft, c->srv->cfg.outq_soft_ms};
+    int r = cr_outq_push(&c->outq, b, off, len, &lim, (int64_t)uv_now(c->srv->loop));
+    mark_dirty(c);
+    return r;
+}
+
+int cr_conn_send_all(cr_conn_t *c, cr_bytes_t *b)
+{
+    return cr_conn_send(c, b, 0, b->len);
+}
+
+int cr_conn_send_buf(cr_conn_t *c, cr_buf_t *buf)
+{
+    cr_bytes_t *b = cr_buf_to_bytes(buf);
+    int r = cr_conn_send_all(c, b);
+    cr_bytes_unref(b);
+    return r;
+}
+
+static uint32_t gather(cr_conn_t *c, uv_buf_t *bufs, size_t *total)
+{
+    uint32_t n = c->outq.count < MAX_IOV ? c->outq.count : MAX_IOV;
+    *total = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        cr_slice_t *s = cr_outq_at(&c->outq, i);
+        bufs[i] = uv_buf_init(s->b->data + s->off, s->len);
+        *total += s->len;
+    }
+    return n;
+}
+
+static void after_drain(cr_conn_t *c)
+{
+    if (c->close_after_write)
+        start_shutdown(c);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    cr_conn_t *c = req->data;
+    c->writing = 0;
+    if (status < 0) {
+        if (status != UV_ECANCELED)
+            cr_conn_close(c, uv_strerror(status));
+        return;
+    }
+    cr_outq_consume(&c->outq, c->inflight);
+    c->inflight = 0;
+    if (c->outq.count)
+        cr_conn_flush(c);
+    else
+        after_drain(c);
+}
+
+void cr_conn_flush(cr_conn_t *c)
+{
+    if (cr_list_linked(&c->dirty_link))
+        cr_list_remove(&c->dirty_link);
+    if (c->writing || uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    uv_buf_t bufs[MAX_IOV];
+    size_t total;
+    while (c->outq.count) {
+        uint32_t n = gather(c, bufs, &total);
+        int r = uv_try_write((uv_stream_t *)&c->tcp, bufs, n);
+        if (r == UV_EAGAIN || r == UV_ENOSYS)
+            r = 0;
+        if (r < 0) {
+            cr_conn_close(c, uv_strerror(r));
+            return;
+        }
+        cr_outq_consume(&c->outq, (size_t)r);
+        if ((size_t)r < total)
+            break; /* the socket is full: hand the rest to libuv */
+    }
+    if (c->outq.count) {
+        uint32_t n = gather(c, bufs, &total);
+        c->wreq.data = c;
+        int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+        if (r < 0) {
+            cr_conn_close(c, uv_strerror(r));
+            return;
+        }
+        c->writing = 1;
+        c->inflight = total;
+        return;
+    }
+    after_drain(c);
+}
+
+/* --- responses ----------------------------------------------------------------------------------- */
+
+void cr_conn_head(cr_conn_t *c, cr_buf_t *out, int status)
+{
+    (void)c;
+    cr_http1_status_line(out, status);
+    cr_buf_puts(out, "Server: crier\r\n");
+}
+
+static void end_head(cr_conn_t *c, cr_buf_t *head)
+{
+    if (!c->keep_alive) {
+        cr_buf_puts(head, "Connection: close\r\n");
+        c->close_after_write = 1;
+    } else if (c->http10) {
+        cr_buf_puts(head, "Connection: keep-alive\r\n");
+    }
+    cr_buf_append(head, "\r\n", 2);
+}
+
+void cr_conn_finish_head(cr_conn_t *c, cr_buf_t *head)
+{
+    end_head(c, head);
+    cr_conn_send_buf(c, head);
+}
+
+void cr_conn_respond(cr_conn_t *c, cr_buf_t *head, const char *ctype, const char *body, size_t len)
+{
+    if (ctype)
+        cr_http1_header_str(head, "Content-Type", ctype);
+    cr_http1_header_u64(head, "Content-Length", len);
+    end_head(c, head);
+    cr_buf_append(head, body, len);
+    cr_conn_send_buf(c, head);
+}
+
+void cr_conn_respond_bytes(cr_conn_t *c, cr_buf_t *head, const char *ctype, cr_bytes_t *body)
+{
+    if (ctype)
+        cr_http1_header_str(head, "Content-Type", ctype);
+    cr_http1_header_u64(head, "Content-Length", body->len);
+    end_head(c, head);
+    cr_conn_send_buf(c, head);
+    cr_conn_send_all(c, body);
+}
+
+void cr_conn_error(cr_conn_t *c, int code, const char *detail)
+{
+    int status = cr_err_http_status(code);
+    cr_buf_t body = CR_BUF_INIT, head = CR_BUF_INIT;
+    cr_buf_t msg = CR_BUF_INIT;
+    cr_buf_puts(&msg, cr_err_text(code));
+    if (detail && *detail) {
+        cr_buf_append(&msg, ": ", 2);
+        cr_buf_puts(&msg, detail);
+    }
+    cr_buf_puts(&body, "{\"error\":");
+    cr_json_string(&body, msg.data, msg.len);
+    cr_buf_puts(&body, "}\n");
+    cr_conn_head(c, &head, status);
+    if (status == 405 && detail)
+        cr_http1_header_str(&head, "Allow", detail);
+    if (status >= 500 || status == 400 || status == 408 || status == 413 || status == 431 || status == 505)
+        c->keep_alive = 0; /* the stream may be out of sync: don't read another request from it */
+    if (status == 400 || status >= 500 || status == 408)
+        c->srv->bad_requests++;
+    cr_conn_respond(c, &head, "application/json", body.data, body.len);
+    cr_buf_free(&body);
+    cr_buf_free(&msg);
+    cr_buf_free(&head);
+}
+
+/* --- lifecycle --------------------------------------------------------------------------------------- */
+
+static void on_close(uv_handle_t *h)
+{
+    cr_conn_t *c = h->data;
+    if (c->stream)
+        cr_stream_conn_closed(c->stream);
+    cr_outq_clear(&c->outq);
+    free(c->in);
+    free(c->chunked);
+    c->srv->nconns--;
+    free(c);
+}
+
+void cr_conn_close(cr_conn_t *c, const char *why)
+{
+    if (uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    if (why)
+        cr_log(CR_LOG_DEBUG, "%s: closed: %s", c->peer, why);
+    c->state = CR_CONN_CLOSING;
+    cr_timerq_cancel(&c->timer);
+    c->timer_q = NULL;
+    if (cr_list_linked(&c->dirty_link))
+        cr_list_remove(&c->dirty_link);
+    cr_list_remove(&c->link);
+    if (c->stream)
+        cr_stream_conn_closing(c->stream);
+    uv_close((uv_handle_t *)&c->tcp, on_close);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    cr_conn_t *c = req->data;
+    free(req);
+    if (status < 0 || c->eof) {
+        cr_conn_close(c, status < 0 ? uv_strerror(status) : NULL);
+        return;
+    }
+    /* Keep reading (and dropping) for a moment, so that unread input doesn't
+     * turn our close into a reset that destroys the response in flight. */
+    arm(c, &c->srv->linger_q);
+}
+
+static void start_shutdown(cr_conn_t *c)
+{
+    if (c->shutting || uv_is_closing((uv_handle_t *)&c->tcp))
+        return;
+    c->shutting = 1;
+    c->state = CR_CONN_CLOSING;
+    uv_shutdown_t *req = cr_xmalloc(sizeof(*req));
+    req->data = c;
+    if (uv_shutdown(req, (uv_stream_t *)&c->tcp, on_shutdown) < 0) {
+        free(req);
+        cr_conn_close(c, "shutdown failed");
+    }
+}
+
+void cr_conn_end(cr_conn_t *c)
+{
+    c->close_after_write = 1;
+    c->state = CR_CONN_CLOSING;
+    if (!c->writing && c->outq.count == 0)
+        start_shutdown(c);
+    else
+        mark_dirty(c);
+}
+
+void cr_conn_request_done(cr_conn_t *c)
+{
+    if (c->state != CR_CONN_BUSY)
+        return;
+    c->state = CR_CONN_READING;
+    if (c->close_after_write) {
+        c->state = CR_CONN_CLOSING;
+        if (!c->writing && c->outq.count == 0)
+            start_shutdown(c);
+        return;
+    }
+    /* Inside process() the loop simply goes on with the next request. */
+    if (!c->in_process && c->in)
+        process(c);
+    else if (!c->in_process && c->timer_q != &c->srv->idle_q)
+        arm(c, &c->srv->idle_q);
+}
+
+/* --- input ----------------------------------------------------------------------------------------- */
+
+static size_t in_limit(const cr_server_t *srv)
+{
+    return srv->cfg.max_head + srv->cfg.max_body + 64 * 1024;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    cr_conn_t *c = h->data;
+    (void)suggested;
+    if (!c->in) {
+        buf->base = c->srv->slab;
+        buf->len = SLAB_SIZE;
+        return;
+    }
+    size_t limit = in_limit(c->srv);
+    if (c->incap - c->inlen < 16 * 1024 && c->incap < limit) {
+        size_t cap = c->incap * 2;
+        if (cap > limit)
+            cap = limit;
+        c->in = cr_xrealloc(c->in, cap);
+        c->incap = cap;
+    }
+    buf->base = c->in + c->inlen;
+    buf->len = c->incap - c->inlen;
+}
+
+static void keep_leftover(cr_conn_t *c, const char *data, size_t len)
+{
+    if (len == 0)
+        return;
+    size_t cap = 16 * 1024;
+    while (cap < len)
+        cap *= 2;
+    c->in = cr_xmalloc(cap);
+    c->incap = cap;
+    memcpy(c->in, data, len);
+    c->inlen = len;
+}
+
+static void handle_eof(cr_conn_t *c)
+{
+    c->eof = 1;
+    if (c->state == CR_CONN_READING && (c->outq.count || c->writing)) {
+        /* A half-closed client still gets the answers to what it sent. */
+        cr_conn_end(c);
+        return;
+    }
+    cr_conn_close(c, "peer closed");
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    cr_conn_t *c = s->data;
+    if (nread < 0) {
+        if (nread == UV_EOF)
+            handle_eof(c);
+        else
+            cr_conn_close(c, uv_strerror((int)nread));
+        return;
+    }
+    if (nread == 0)
+        return;
+    int from_slab = buf->base == c->srv->slab;
+    if (c->state == CR_CONN_CLOSING || c->discard_input)
+        return;
+    if (from_slab) {
+        /* Process straight from the slab; keep only what is left over. */
+        c->in = c->srv->slab;
+        c->inlen = (size_t)nread;
+        c->incap = SLAB_SIZE;
+        process(c);
+        char *rest = c->in;
+        size_t restlen = c->inlen;
+        c->in = NULL;
+        c->inlen = c->incap = 0;
+        if (!uv_is_closing((uv_handle_t *)&c->tcp))
+            keep_leftover(c, rest, restlen);
+        return;
+    }
+    c->inlen += (size_t)nread;
+    if (c->state == CR_CONN_BUSY && c->inlen >= in_limit(c->srv)) {
+        cr_conn_close(c, "too much pipelined input while a response is pending");
+        return;
+    }
+    process(c);
+    if (c->in && c->inlen == 0) {
+        free(c->in);
+        c->in = NULL;
+        c->incap = 0;
+    }
+}
+
+static void bad_request(cr_conn_t *c, int code, const char *detail)
+{
+    cr_log(CR_LOG_INFO, "%s: %d %s%s%s", c->peer, cr_err_http_status(code), cr_err_text(code),
+           detail ? ": " : "", detail ? detail : "");
+    c->keep_alive = 0;
+    c->state = CR_CONN_BUSY;
+    cr_conn_error(c, code, detail);
+    cr_conn_end(c);
+}
+
+static void send_continue(cr_conn_t *c)
+{
+    CR_BYTES_DEFINE(cont, "HTTP/1.1 100 Continue\r\n\r\n");
+    if (!c->sent_continue && c->srv->req.expect_continue) {
+        c->sent_continue = 1;
+        cr_conn_send_all(c, cont);
+    }
+}
+
+/* Handles every complete request in c->in, in order, while the connection is
+ * ready for one. Consumed bytes are removed from the front of c->in. */
+static void process(cr_conn_t *c)
+{
+    cr_server_t *srv = c->srv;
+    size_t off = 0;
+    c->in_process = 1;
+    while (c->state == CR_CONN_READING && off < c->inlen) {
+        char *p = c->in + off;
+        size_t avail = c->inlen - off;
+        cr_http_request_t *req = &srv->req;
+        ssize_t r = cr_http1_parse_request(p, avail, srv->cfg.max_head, req);
+        if (r == CR_EAGAIN) {
+            if (c->timer_q != &srv->head_q)
+                arm(c, &srv->head_q);
+            break;
+        }
+        if (r < 0) {
+            bad_request(c, (int)r, NULL);
+            break;
+        }
+        size_t head = (size_t)r, total;
+        const char *body = NULL;
+        size_t body_len = 0;
+        if (req->chunked) {
+            if (!c->chunked) {
+                c->chunked = cr_xmalloc(sizeof(*c->chunked));
+                cr_chunked_init(c->chunked, srv->cfg.max_body);
+                c->body_done = c->body_raw = 0;
+            }
+            size_t out_len = 0;
+            ssize_t used = cr_chunked_decode(c->chunked, p + head + c->body_raw, avail - head - c->body_raw,
+                                             p + head + c->body_done, &out_len);
+            if (used < 0) {
+                bad_request(c, (int)used, "in the chunked body");
+                break;
+            }
+            c->body_raw += (size_t)used;
+            c->body_done += out_len;
+            if (!c->chunked->done) {
+                send_continue(c);
+                if (c->timer_q != &srv->head_q)
+                    arm(c, &srv->head_q);
+                break;
+            }
+            body = p + head;
+            body_len = c->body_done;
+            total = head + c->body_raw;
+            free(c->chunked);
+            c->chunked = NULL;
+        } else if (req->content_length > 0) {
+            if ((uint64_t)req->content_length > srv->cfg.max_body) {
+                bad_request(c, CR_EBODYTOOBIG, NULL);
+                break;
+            }
+            if (avail - head < (size_t)req->content_length) {
+                send_continue(c);
+                if (c->timer_q != &srv->head_q)
+                    arm(c, &srv->head_q);
+                break;
+            }
+            body = p + head;
+            body_len = (size_t)req->content_length;
+            total = head + body_len;
+        } else {
+            total = head;
+        }
+        cr_timerq_cancel(&c->timer);
+        c->timer_q = NULL;
+        c->sent_continue = 0;
+        c->keep_alive = req->keep_alive && !srv->stopping;
+        c->http10 = req->minor_version == 0;
+        c->state = CR_CONN_BUSY;
+        srv->requests++;
+        off += total;
+        cr_router_handle(c, req, body, body_len);
+    }
+    c->in_process = 0;
+    if (off) {
+        memmove(c->in, c->in + off, c->inlen - off);
+        c->inlen -= off;
+    }
+    if (c->state == CR_CONN_READING && c->inlen == 0 && c->timer_q != &srv->idle_q)
+        arm(c, &srv->idle_q);
+}
+
+/* --- accept ----------------------------------------------------------------------------------------- */
+
+static void peer_name(cr_conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[46] = "?";
+    int port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
+        if (ss.ss_family == AF_INET) {
+            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+        } else if (ss.ss_family == AF_INET6) {
+            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
+            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+        }
+    }
+    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+}
+
+void cr_conn_accept(cr_server_t *srv)
+{
+    cr_conn_t *c = cr_xcalloc(1, sizeof(*c));
+    c->srv = srv;
+    uv_tcp_init(srv->loop, &c->tcp);
+    c->tcp.data = c;
+    cr_list_init(&c->dirty_link);
+    cr_timerq_entry_init(&c->timer);
+    cr_outq_init(&c->outq);
+    c->state = CR_CONN_READING;
+    c->keep_alive = 1;
+    cr_list_push_back(&srv->conns, &c->link);
+    srv->nconns++;
+    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+        cr_conn_close(c, "accept failed");
+        return;
+    }
+    peer_name(c);
+    uv_tcp_nodelay(&c->tcp, 1);
+    if (srv->nconns > srv->cfg.max_conns) {
+        cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, srv->nconns - 1);
+        c->state = CR_CONN_BUSY;
+        c->keep_alive = 0;
+        cr_conn_error(c, CR_ETOOMANYCONN, NULL);
+        cr_conn_end(c);
+    }
+    int r = uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read);
+    if (r < 0) {
+        cr_conn_close(c, uv_strerror(r));
+        return;
+    }
+    if (c->state == CR_CONN_READING)
+        arm(c, &srv->head_q);
+}
+
+/* Called by the server's sweep for a connection whose deadline passed. */
+void cr_conn_timeout(cr_conn_t *c, cr_timerq_t *q)
+{
+    cr_server_t *srv = c->srv;
+    c->timer_q = NULL;
+    if (q == &srv->head_q && c->inlen > 0 && c->state == CR_CONN_READING) {
+        cr_log(CR_LOG_INFO, "%s: request not complete within %lld ms", c->peer,
+               (long long)srv->cfg.header_timeout_ms);
+        bad_request(c, CR_ETIMEOUT, NULL);
+        return;
+    }
+    cr_conn_close(c, q == &srv->linger_q ? NULL : "timed out");
+}

@@ -1,0 +1,191 @@
+/* Server setup, the periodic sweep and the end-of-turn reap and flush.
+ * SPDX-License-Identifier: MIT */
+#include "net/server.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "core/err.h"
+#include "net/conn.h"
+#include "net/log.h"
+#include "transport/stream.h"
+
+#define SWEEP_MS 100
+#define PRUNE_MS 1000
+#define CHANNEL_IDLE_GC_MS (60 * 1000)
+
+int64_t cr_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    cr_server_t *srv = l->data;
+    if (status < 0) {
+        cr_log(CR_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    cr_conn_accept(srv);
+}
+
+static void expire_conns(cr_server_t *srv, cr_timerq_t *q, int64_t now)
+{
+    cr_timerq_entry_t *e;
+    while ((e = cr_timerq_pop_expired(q, now)))
+        cr_conn_timeout(CR_CONTAINER_OF(e, cr_conn_t, timer), q);
+}
+
+typedef struct {
+    cr_server_t *srv;
+    int64_t now;
+    cr_channel_t **dead;
+    size_t ndead, cap;
+} gc_ctx_t;
+
+static void gc_one(cr_channel_t *ch, void *arg)
+{
+    gc_ctx_t *g = arg;
+    int64_t last = ch->last_publish_ms > ch->created_ms ? ch->last_publish_ms : ch->created_ms;
+    if (ch->nsubs || ch->history.count || g->now - last < CHANNEL_IDLE_GC_MS)
+        return;
+    if (g->ndead == g->cap) {
+        g->cap = g->cap ? g->cap * 2 : 16;
+        g->dead = cr_xrealloc(g->dead, g->cap * sizeof(*g->dead));
+    }
+    g->dead[g->ndead++] = ch;
+}
+
+/* Retention, then forgetting channels with nothing left in them: a subscriber
+ * that comes back to one later with an old cursor is told of a possible gap,
+ * because the new channel was created after its cursor. */
+static void prune(cr_server_t *srv)
+{
+    int64_t now = cr_now_ms();
+    srv->engine->ops->prune(srv->engine, now);
+    gc_ctx_t g = {srv, now, NULL, 0, 0};
+    cr_registry_foreach(&srv->reg, gc_one, &g);
+    for (size_t i = 0; i < g.ndead; i++) {
+        srv->engine->ops->drop(srv->engine, g.dead[i]);
+        cr_registry_remove(&srv->reg, g.dead[i]);
+    }
+    free(g.dead);
+}
+
+static void on_sweep(uv_timer_t *t)
+{
+    cr_server_t *srv = t->data;
+    int64_t now = (int64_t)uv_now(srv->loop);
+    expire_conns(srv, &srv->head_q, now);
+    expire_conns(srv, &srv->idle_q, now);
+    expire_conns(srv, &srv->linger_q, now);
+    cr_stream_sweep(srv, now);
+    if (now - srv->last_prune_ms >= PRUNE_MS) {
+        srv->last_prune_ms = now;
+        prune(srv);
+    }
+}
+
+/* End of a loop turn: streams that ended during fan-out are detached now that
+ * no fan-out is running, then every connection with output gets one writev. */
+static void on_turn(uv_check_t *h)
+{
+    cr_server_t *srv = h->data;
+    cr_stream_reap(srv);
+    while (!cr_list_empty(&srv->dirty)) {
+        cr_conn_t *c = CR_CONTAINER_OF(srv->dirty.next, cr_conn_t, dirty_link);
+        cr_conn_flush(c);
+    }
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    cr_server_t *srv = s->data;
+    cr_log(CR_LOG_INFO, "signal %d: shutting down", signum);
+    cr_server_stop(srv);
+}
+
+int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine)
+{
+    memset(srv, 0, sizeof(*srv));
+    srv->loop = loop;
+    srv->cfg = *cfg;
+    srv->engine = engine;
+    cr_registry_init(&srv->reg);
+    engine->reg = &srv->reg;
+    cr_timerq_init(&srv->head_q, cfg->header_timeout_ms);
+    cr_timerq_init(&srv->idle_q, cfg->idle_timeout_ms);
+    cr_timerq_init(&srv->linger_q, 2000);
+    cr_timerq_init(&srv->hold_q, cfg->hold_ms);
+    cr_timerq_init(&srv->hb_q, cfg->heartbeat_ms);
+    cr_list_init(&srv->conns);
+    cr_list_init(&srv->dirty);
+    cr_list_init(&srv->reap);
+    srv->slab = cr_xmalloc(64 * 1024);
+    srv->started_ms = cr_now_ms();
+    srv->next_client_id = 1;
+    uv_timer_init(loop, &srv->sweep);
+    srv->sweep.data = srv;
+    uv_timer_start(&srv->sweep, on_sweep, SWEEP_MS, SWEEP_MS);
+    uv_check_init(loop, &srv->turn);
+    srv->turn.data = srv;
+    uv_check_start(&srv->turn, on_turn);
+    uv_signal_init(loop, &srv->sigint);
+    uv_signal_init(loop, &srv->sigterm);
+    srv->sigint.data = srv->sigterm.data = srv;
+    uv_signal_start(&srv->sigint, on_signal, SIGINT);
+    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    return 0;
+}
+
+int cr_server_listen(cr_server_t *srv)
+{
+    struct sockaddr_storage addr;
+    int r;
+    if (strchr(srv->cfg.listen_host, ':'))
+        r = uv_ip6_addr(srv->cfg.listen_host, srv->cfg.listen_port, (struct sockaddr_in6 *)&addr);
+    else
+        r = uv_ip4_addr(srv->cfg.listen_host, srv->cfg.listen_port, (struct sockaddr_in *)&addr);
+    if (r < 0) {
+        cr_log(CR_LOG_ERROR, "bad listen address %s: %s", srv->cfg.listen_host, uv_strerror(r));
+        return r;
+    }
+    uv_tcp_init(srv->loop, &srv->listener);
+    srv->listener.data = srv;
+    r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
+    if (r == 0)
+        r = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+    if (r < 0) {
+        cr_log(CR_LOG_ERROR, "listen on %s:%d: %s", srv->cfg.listen_host, srv->cfg.listen_port, uv_strerror(r));
+        return r;
+    }
+    cr_log(CR_LOG_INFO, "crier listening on http://%s:%d (engine %s)", srv->cfg.listen_host,
+           srv->cfg.listen_port, srv->engine->ops->name);
+    return 0;
+}
+
+void cr_server_stop(cr_server_t *srv)
+{
+    if (srv->stopping)
+        return;
+    srv->stopping = 1;
+    if (uv_is_active((uv_handle_t *)&srv->listener) || srv->listener.data)
+        uv_close((uv_handle_t *)&srv->listener, NULL);
+    while (!cr_list_empty(&srv->conns))
+        cr_conn_close(CR_CONTAINER_OF(srv->conns.next, cr_conn_t, link), "server stopping");
+    uv_close((uv_handle_t *)&srv->sweep, NULL);
+    uv_close((uv_handle_t *)&srv->turn, NULL);
+    uv_close((uv_handle_t *)&srv->sigint, NULL);
+    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+}
+
+void cr_server_free(cr_server_t *srv)
+{
+    cr_stream_reap(srv);
+    srv->engine->ops->destroy(srv->engine);
+    cr_registry_destroy(&srv->reg);
+    free(srv->slab);
+}

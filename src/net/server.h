@@ -1,0 +1,59 @@
+/* The server: one libuv loop owning its listener, connections, channel
+ * registry, engine and timers. Per loop turn it reaps streams that ended during
+ * fan-out, then flushes every connection that has output, so that messages
+ * queued for one subscriber within a turn leave in one writev.
+ * SPDX-License-Identifier: MIT */
+#ifndef CR_NET_SERVER_H
+#define CR_NET_SERVER_H
+
+#include <stdint.h>
+#include <uv.h>
+
+#include "core/channel.h"
+#include "core/list.h"
+#include "core/timerq.h"
+#include "engine/engine.h"
+#include "net/config.h"
+#include "proto/http1_parse.h"
+
+typedef struct cr_server {
+    uv_loop_t *loop;
+    cr_config_t cfg;
+    cr_registry_t reg;
+    cr_engine_t *engine;
+    uv_tcp_t listener;
+    uv_timer_t sweep; /* drives the deadline queues, retention and channel GC */
+    uv_check_t turn;  /* end of each loop turn: reap, then flush */
+    uv_signal_t sigint, sigterm;
+    cr_timerq_t head_q;   /* connections reading a request head or body */
+    cr_timerq_t idle_q;   /* keep-alive connections between requests */
+    cr_timerq_t linger_q; /* half-closed connections draining input before close */
+    cr_timerq_t hold_q;   /* long polls waiting for a message */
+    cr_timerq_t hb_q;     /* streams waiting for their next heartbeat */
+    cr_list_t conns;      /* every open connection */
+    cr_list_t dirty;      /* connections with queued output */
+    cr_list_t reap;       /* streams that ended and wait to be detached */
+    size_t nconns;
+    uint64_t next_client_id;
+    int64_t started_ms;
+    int64_t last_prune_ms;
+    cr_http_request_t req; /* scratch for the request being handled (one loop, one at a time) */
+    char *slab;            /* shared read buffer: idle connections hold no input buffer */
+    int stopping;
+    /* counters for /health and /metrics */
+    uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
+} cr_server_t;
+
+/* Sets up srv on loop with cfg (copied) and the engine (takes ownership). 0 or a negative code. */
+int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine);
+/* Binds and listens on cfg.listen_host:listen_port. 0 or a negative code (logged). */
+int cr_server_listen(cr_server_t *srv);
+/* Stops accepting, closes every connection and handle; the loop then ends. */
+void cr_server_stop(cr_server_t *srv);
+/* Frees what the server owns once the loop has ended. */
+void cr_server_free(cr_server_t *srv);
+
+/* Wall-clock milliseconds since the epoch (message times and ids). */
+int64_t cr_now_ms(void);
+
+#endif

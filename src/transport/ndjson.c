@@ -1,0 +1,74 @@
+/* NDJSON streaming: a chunked response with one JSON object per line per
+ * message (see msg_json.h); a gap or the channel's deletion arrive as objects
+ * with an "event" of crier-gap / crier-deleted. Blank lines are heartbeats.
+ * SPDX-License-Identifier: MIT */
+#include <string.h>
+
+#include "core/err.h"
+#include "proto/http1_write.h"
+#include "proto/json_out.h"
+#include "transport/chunked_stream.h"
+#include "transport/msg_json.h"
+
+static cr_bytes_t *encode(const cr_msg_t *m)
+{
+    cr_buf_t json = CR_BUF_INIT, chunk = CR_BUF_INIT;
+    cr_msg_json(&json, m);
+    cr_buf_putc(&json, '\n');
+    cr_http1_chunk(&chunk, json.data, json.len);
+    cr_bytes_t *out = cr_buf_to_bytes(&chunk);
+    cr_buf_free(&json);
+    cr_buf_free(&chunk);
+    return out;
+}
+
+static void notice(cr_stream_t *s, const char *event, const uint8_t *only)
+{
+    cr_buf_t b = CR_BUF_INIT;
+    cr_buf_printf(&b, "{\"event\":\"%s\",\"channels\":[", event);
+    int first = 1;
+    for (size_t i = 0; i < s->sub.nch; i++) {
+        if (only && !only[i])
+            continue;
+        if (!first)
+            cr_buf_putc(&b, ',');
+        cr_json_string(&b, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
+        first = 0;
+    }
+    cr_buf_puts(&b, "],\"cursor\":\"");
+    cr_stream_cursor(s, &b);
+    cr_buf_puts(&b, "\"}\n");
+    cr_chunked_stream_chunk(s, b.data, b.len);
+    cr_buf_free(&b);
+}
+
+static int nd_start(cr_stream_t *s, const uint8_t *gaps)
+{
+    int r = cr_chunked_stream_start(s, gaps, "application/x-ndjson");
+    if (r == 0 && s->gap)
+        notice(s, "crier-gap", gaps);
+    return r;
+}
+
+static int nd_deliver(cr_stream_t *s, cr_msg_t *msg, size_t idx)
+{
+    (void)idx;
+    return cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_NDJSON, encode));
+}
+
+static void nd_finish(cr_stream_t *s, int reason)
+{
+    notice(s, reason == CR_EGONE ? "crier-deleted" : "crier-close", NULL);
+    cr_chunked_stream_last(s);
+}
+
+const cr_transport_t cr_transport_ndjson = {
+    .name = "ndjson",
+    .start = nd_start,
+    .deliver = nd_deliver,
+    .caught_up = cr_chunked_stream_caught_up,
+    .heartbeat = cr_chunked_stream_heartbeat,
+    .finish = nd_finish,
+    .keeps_conn = 0,
+    .heartbeats = 1,
+};

@@ -1,0 +1,348 @@
+/* Subscription setup and the life of a stream, shared by every transport.
+ * SPDX-License-Identifier: MIT */
+#include "transport/stream.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "net/log.h"
+#include "proto/http1_write.h"
+#include "proto/json_out.h"
+#include "proto/query.h"
+
+int cr_stream_send(cr_stream_t *s, cr_bytes_t *b)
+{
+    return cr_conn_send_all(s->conn, b);
+}
+
+int cr_stream_send_buf(cr_stream_t *s, cr_buf_t *buf)
+{
+    return cr_conn_send_buf(s->conn, buf);
+}
+
+void cr_stream_cursor(const cr_stream_t *s, cr_buf_t *out)
+{
+    cr_msgid_t ids[s->sub.nch ? s->sub.nch : 1];
+    cr_sub_cursor(&s->sub, ids);
+    cr_cursor_format(ids, s->sub.nch, out);
+}
+
+void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out, const uint8_t *gaps)
+{
+    cr_buf_printf(out, "X-Crier-Client: c%llx\r\n", (unsigned long long)s->client_id);
+    if (gaps && s->gap) {
+        cr_buf_puts(out, "X-Crier-Gap: ");
+        int first = 1;
+        for (size_t i = 0; i < s->sub.nch; i++) {
+            if (!gaps[i])
+                continue;
+            if (!first)
+                cr_buf_putc(out, ',');
+            cr_buf_append(out, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
+            first = 0;
+        }
+        cr_buf_puts(out, "\r\n");
+    }
+    cr_buf_puts(out, "Cache-Control: no-store\r\n");
+}
+
+/* --- ending ------------------------------------------------------------------------------------------ */
+
+void cr_stream_end(cr_stream_t *s)
+{
+    if (s->ended)
+        return;
+    s->ended = 1;
+    s->sub.closing = 1;
+    cr_timerq_cancel(&s->timer);
+    cr_list_push_back(&s->srv->reap, &s->reap_link);
+}
+
+static void stream_free(cr_stream_t *s)
+{
+    if (cr_list_linked(&s->reap_link))
+        cr_list_remove(&s->reap_link);
+    cr_timerq_cancel(&s->timer);
+    cr_sub_detach(&s->sub);
+    for (size_t i = 0; i < s->nheld; i++)
+        cr_msg_unref(s->held[i]);
+    free(s->held);
+    free(s);
+}
+
+void cr_stream_reap(cr_server_t *srv)
+{
+    while (!cr_list_empty(&srv->reap)) {
+        cr_stream_t *s = CR_CONTAINER_OF(srv->reap.next, cr_stream_t, reap_link);
+        cr_list_remove(&s->reap_link);
+        cr_conn_t *c = s->conn;
+        int keeps = s->tp->keeps_conn;
+        c->stream = NULL;
+        stream_free(s);
+        if (keeps)
+            cr_conn_request_done(c);
+        else
+            cr_conn_end(c);
+    }
+}
+
+void cr_stream_conn_closing(cr_stream_t *s)
+{
+    /* Maybe inside a fan-out: only mark; the close callback detaches. */
+    s->sub.closing = 1;
+    s->ended = 1;
+    cr_timerq_cancel(&s->timer);
+    if (cr_list_linked(&s->reap_link))
+        cr_list_remove(&s->reap_link);
+}
+
+void cr_stream_conn_closed(cr_stream_t *s)
+{
+    s->conn->stream = NULL;
+    stream_free(s);
+}
+
+size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch)
+{
+    size_t n = 0;
+    (void)srv;
+    while (!cr_list_empty(&ch->subs)) {
+        cr_subnode_t *node = CR_CONTAINER_OF(ch->subs.next, cr_subnode_t, link);
+        cr_stream_t *s = (cr_stream_t *)node->sub;
+        cr_list_remove(&node->link);
+        ch->nsubs--;
+        n++;
+        if (!s->ended && !s->sub.closing) {
+            s->tp->finish(s, CR_EGONE);
+            cr_stream_end(s);
+        }
+    }
+    return n;
+}
+
+void cr_stream_sweep(cr_server_t *srv, int64_t now)
+{
+    cr_timerq_entry_t *e;
+    while ((e = cr_timerq_pop_expired(&srv->hb_q, now))) {
+        cr_stream_t *s = CR_CONTAINER_OF(e, cr_stream_t, timer);
+        s->tp->heartbeat(s);
+        if (!s->ended)
+            cr_timerq_arm(&srv->hb_q, &s->timer, now);
+    }
+    while ((e = cr_timerq_pop_expired(&srv->hold_q, now))) {
+        cr_stream_t *s = CR_CONTAINER_OF(e, cr_stream_t, timer);
+        s->tp->finish(s, CR_ETIMEOUT);
+        cr_stream_end(s);
+    }
+}
+
+/* --- delivery ---------------------------------------------------------------------------------------- */
+
+static int stream_deliver(cr_sub_t *sub, cr_msg_t *msg, size_t idx)
+{
+    cr_stream_t *s = (cr_stream_t *)sub;
+    int r = s->tp->deliver(s, msg, idx);
+    if (r < 0) {
+        s->srv->slow_cutoffs += r == CR_ESLOW;
+        cr_log(CR_LOG_WARN, "%s: subscriber c%llx cut off: %s (%zu bytes queued); it can resume from its cursor",
+               s->conn->peer, (unsigned long long)s->client_id, cr_err_text(r), s->conn->outq.bytes);
+        cr_conn_close(s->conn, cr_err_text(r));
+        return r;
+    }
+    s->srv->delivered++;
+    if (r == 1)
+        cr_stream_end(s);
+    return r;
+}
+
+/* --- setup ------------------------------------------------------------------------------------------- */
+
+static const cr_transport_t *pick_transport(cr_conn_t *c, const cr_http_request_t *req, int *err)
+{
+    char t[32];
+    size_t tlen;
+    int r = cr_query_get(req->query, "transport", t, sizeof(t), &tlen);
+    *err = 0;
+    if (r < 0) {
+        *err = CR_EPARAM;
+        return NULL;
+    }
+    if (r == 1) {
+        if (!strcmp(t, "sse") || !strcmp(t, "eventsource"))
+            return &cr_transport_sse;
+        if (!strcmp(t, "longpoll") || !strcmp(t, "long-poll"))
+            return &cr_transport_longpoll;
+        if (!strcmp(t, "poll"))
+            return &cr_transport_poll;
+        if (!strcmp(t, "ndjson"))
+            return &cr_transport_ndjson;
+        if (!strcmp(t, "raw"))
+            return &cr_transport_raw;
+        *err = CR_EPARAM;
+        return NULL;
+    }
+    const cr_http_header_t *accept = cr_http_header_find(req, "Accept");
+    if (accept) {
+        if (cr_http_token_list_has(accept->value, "text/event-stream"))
+            return &cr_transport_sse;
+        if (cr_http_token_list_has(accept->value, "application/x-ndjson"))
+            return &cr_transport_ndjson;
+    }
+    (void)c;
+    return &cr_transport_longpoll;
+}
+
+static void strip_quotes(cr_span_t *v)
+{
+    if (v->len >= 2 && v->ptr[0] == '"' && v->ptr[v->len - 1] == '"') {
+        v->ptr++;
+        v->len -= 2;
+    }
+    if (v->len >= 2 && v->ptr[0] == 'W' && v->ptr[1] == '/') {
+        v->ptr += 2;
+        v->len -= 2;
+        strip_quotes(v);
+    }
+}
+
+/* Finds where to resume: ?since=, else Last-Event-ID, else Nchan's
+ * If-None-Match / If-Modified-Since pair. 0 or CR_ECURSOR. */
+static int parse_since(cr_stream_t *s, const cr_http_request_t *req, size_t nch, cr_since_t *since,
+                       cr_msgid_t *ids)
+{
+    char v[4096];
+    size_t vlen;
+    int64_t now = cr_now_ms();
+    since->kind = CR_SINCE_NEW;
+    int r = cr_query_get(req->query, "since", v, sizeof(v), &vlen);
+    if (r < 0)
+        return CR_ECURSOR;
+    if (r == 1)
+        return cr_since_parse(v, vlen, now, nch, since, ids);
+    const cr_http_header_t *h = cr_http_header_find(req, "Last-Event-ID");
+    if (h && h->value.len)
+        return cr_since_parse(h->value.ptr, h->value.len, now, nch, since, ids);
+    const cr_http_header_t *inm = cr_http_header_find(req, "If-None-Match");
+    if (inm && inm->value.len) {
+        cr_span_t tag = inm->value;
+        strip_quotes(&tag);
+        if (cr_since_parse(tag.ptr, tag.len, now, nch, since, ids) == 0 && since->kind == CR_SINCE_ID) {
+            s->nchan_style = 1;
+            return 0;
+        }
+        since->kind = CR_SINCE_NEW;
+    }
+    const cr_http_header_t *ims = cr_http_header_find(req, "If-Modified-Since");
+    if (ims) {
+        int64_t t;
+        if (cr_http1_date_parse(ims->value.ptr, ims->value.len, &t) == 0) {
+            since->kind = CR_SINCE_TIME;
+            since->time_ms = t * 1000;
+            s->nchan_style = 1;
+        }
+    }
+    return 0;
+}
+
+static int channel_gap(const cr_stream_t *s, const cr_subnode_t *n)
+{
+    if (s->since_kind == CR_SINCE_ALL || s->since_kind == CR_SINCE_NEW)
+        return 0;
+    if (cr_history_gap_after(&n->ch->history, n->cursor))
+        return 1;
+    /* A cursor this channel never issued: ahead of its last id, or older than
+     * the channel itself. It came from an earlier life of the channel (a
+     * restart of the memory store, or the channel was dropped), so what was
+     * published in between is unknown: say so rather than skip silently. */
+    if (s->since_kind == CR_SINCE_ID && !cr_msgid_is_none(n->cursor) &&
+        (cr_msgid_cmp(n->cursor, n->ch->last_id) > 0 || (int64_t)n->cursor.ms < n->ch->created_ms))
+        return 1;
+    return 0;
+}
+
+static void begin(cr_stream_t *s)
+{
+    uint8_t gaps[s->sub.nch];
+    for (size_t i = 0; i < s->sub.nch; i++) {
+        gaps[i] = (uint8_t)channel_gap(s, &s->sub.nodes[i]);
+        s->gap |= gaps[i];
+    }
+    if (s->tp->start(s, gaps) < 0) {
+        cr_conn_close(s->conn, "stream start failed");
+        return;
+    }
+    if (s->tp->heartbeats)
+        cr_timerq_arm(&s->srv->hb_q, &s->timer, (int64_t)uv_now(s->srv->loop));
+    int r = cr_sub_catch_up(&s->sub);
+    if (r == 0 && !s->sub.closing && s->tp->caught_up(s) == 1)
+        cr_stream_end(s);
+}
+
+static void on_loaded(void *arg, int status)
+{
+    cr_stream_t *s = arg;
+    if (status < 0 && !s->ended) {
+        cr_log(CR_LOG_WARN, "%s: history load failed: %s", s->conn->peer, cr_err_text(status));
+        s->ended = 1;
+    }
+    if (--s->pending_loads > 0)
+        return;
+    if (s->ended) {
+        cr_conn_error(s->conn, status < 0 ? status : CR_EUNAVAIL, "loading history");
+        cr_stream_end(s);
+        return;
+    }
+    begin(s);
+}
+
+void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels)
+{
+    cr_server_t *srv = c->srv;
+    size_t max = srv->cfg.max_channels;
+    cr_span_t names[max];
+    int n = cr_channel_list_parse(channels, names, max);
+    if (n < 0) {
+        cr_conn_error(c, n, NULL);
+        cr_conn_request_done(c);
+        return;
+    }
+    int err;
+    const cr_transport_t *tp = pick_transport(c, req, &err);
+    if (!tp) {
+        cr_conn_error(c, err, "transport must be sse, longpoll, poll, ndjson or raw");
+        cr_conn_request_done(c);
+        return;
+    }
+    cr_stream_t *s = cr_xcalloc(1, sizeof(*s));
+    s->tp = tp;
+    s->conn = c;
+    s->srv = srv;
+    cr_timerq_entry_init(&s->timer);
+    cr_list_init(&s->reap_link);
+    cr_since_t since;
+    cr_msgid_t ids[n];
+    if (parse_since(s, req, (size_t)n, &since, ids) < 0) {
+        free(s);
+        cr_conn_error(c, CR_ECURSOR, NULL);
+        cr_conn_request_done(c);
+        return;
+    }
+    s->since_kind = since.kind;
+    s->client_id = srv->next_client_id++;
+    cr_sub_init(&s->sub, stream_deliver, (size_t)n);
+    int64_t now = cr_now_ms();
+    for (int i = 0; i < n; i++) {
+        cr_channel_t *ch = cr_registry_get(&srv->reg, names[i].ptr, names[i].len, now);
+        cr_sub_attach(&s->sub, (size_t)i, ch, cr_since_start(&since, ids[i], ch->last_id));
+    }
+    c->stream = s;
+    if (!tp->keeps_conn)
+        c->discard_input = 1; /* a stream lasts until the connection ends */
+    s->pending_loads = n;
+    for (int i = 0; i < n; i++) {
+        int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, on_loaded, s);
+        if (r < 0)
+            on_loaded(s, r);
+    }
+}
