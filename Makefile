@@ -83,9 +83,12 @@ test-unit: $(UNIT_BIN)
 test-integration: $(BUILD)/crier
 	CRIER_BIN=$(abspath $(BUILD)/crier) timeout 1200 /usr/bin/python3 -m pytest -q -x tests/integration
 
+# The unit and integration suites again, against an AddressSanitizer + UndefinedBehaviorSanitizer
+# build; LeakSanitizer runs at every server exit (the integration fixture fails on any report).
 test-asan:
-	@$(MAKE) --no-print-directory BUILD=build-asan CC=clang SANITIZE=address,undefined test-unit test-integration \
-	    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 SANITIZE=address,undefined \
+	    test-unit test-integration
 
 FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c))
@@ -100,12 +103,7 @@ test-fuzz-short:
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=10
 
 fuzz: $(FUZZERS)
-	@set -e; for f in $(FUZZERS); do n=$$(basename $$f); mkdir -p build-fuzz/corpus-$$n; \
-	  echo "FUZZ $$n for $(FUZZ_SECONDS)s"; \
-	  $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus-$$n fuzz/corpus/$${n#fuzz_} \
-	      2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' ; \
-	  for r in fuzz/regressions/$${n#fuzz_}/*; do [ -f "$$r" ] && $$f "$$r" >/dev/null 2>&1 || [ ! -f "$$r" ]; done; \
-	done
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/run-fuzzers $(FUZZERS)
 
 # --- hygiene --------------------------------------------------------------------------------------
 # core includes only core; proto includes libc and core/bytes.h + core/err.h; engine includes core.
@@ -125,5 +123,8 @@ format-check:
 
 clean:
 	rm -rf build build-asan build-fuzz
+
+# make bench (and its smoke run in make test) live in bench/bench.mk
+-include bench/bench.mk
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/src/cli/main.d

@@ -58,7 +58,18 @@ static int nd_deliver(cr_stream_t *s, cr_msg_t *msg, size_t idx)
 
 static void nd_finish(cr_stream_t *s, int reason)
 {
-    notice(s, reason == CR_EGONE ? "crier-deleted" : "crier-close", NULL);
+    cr_buf_t b = CR_BUF_INIT;
+    if (reason == CR_EGONE) {
+        cr_buf_puts(&b, "{\"event\":\"crier-deleted\",\"channel\":");
+        cr_json_string(&b, s->gone->data, s->gone->len);
+    } else {
+        const char *why = cr_err_text(reason);
+        cr_buf_puts(&b, "{\"event\":\"crier-close\",\"reason\":");
+        cr_json_string(&b, why, strlen(why));
+    }
+    cr_buf_puts(&b, "}\n");
+    cr_chunked_stream_chunk(s, b.data, b.len);
+    cr_buf_free(&b);
     cr_chunked_stream_last(s);
 }
 

@@ -106,8 +106,8 @@ static void sse_finish(cr_stream_t *s, int reason)
 {
     cr_buf_t b = CR_BUF_INIT;
     if (reason == CR_EGONE) {
-        cr_buf_puts(&b, "event: crier-deleted\ndata: {\"channels\":");
-        channel_list_json(s, &b, NULL);
+        cr_buf_puts(&b, "event: crier-deleted\ndata: {\"channel\":");
+        cr_json_string(&b, s->gone->data, s->gone->len);
         cr_buf_puts(&b, "}\n\n");
     } else {
         cr_buf_puts(&b, "event: crier-close\ndata: {\"reason\":");

@@ -114,7 +114,9 @@ size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch)
         ch->nsubs--;
         n++;
         if (!s->ended && !s->sub.closing) {
+            s->gone = ch->name;
             s->tp->finish(s, CR_EGONE);
+            s->gone = NULL;
             cr_stream_end(s);
         }
     }

@@ -29,8 +29,8 @@ typedef struct cr_transport {
     int (*caught_up)(cr_stream_t *s);
     /* Keeps an idle stream alive (called every --heartbeat). */
     void (*heartbeat)(cr_stream_t *s);
-    /* The server ends the stream: CR_EGONE (channel deleted), CR_ETIMEOUT (hold
-     * time over) or CR_EUNAVAIL (shutting down). Writes the ending. */
+    /* The server ends the stream: CR_EGONE (channel deleted; s->gone names it),
+     * CR_ETIMEOUT (hold time over) or CR_EUNAVAIL (shutting down). Writes the ending. */
     void (*finish)(cr_stream_t *s, int reason);
     /* 1 if the connection serves more requests after the stream (long poll, poll). */
     int keeps_conn;
@@ -52,6 +52,7 @@ struct cr_stream {
     unsigned nchan_style : 1; /* long poll resumed by If-Modified-Since/If-None-Match */
     unsigned gap : 1;         /* some channel had a gap */
     int pending_loads;
+    const cr_bytes_t *gone; /* during finish(CR_EGONE): the deleted channel's name */
     cr_msg_t **held; /* poll: messages collected for the one response */
     size_t nheld, capheld;
 };

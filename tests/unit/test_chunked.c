@@ -226,6 +226,7 @@ static void test_trailers(void **state)
     check_err("0\r\nX: a\x01\r\n\r\n", UINT64_MAX, CR_EBADREQ);   /* CTL in value */
     check_err("0\r\nX: a\nY: b\r\n\r\n", UINT64_MAX, CR_EBADREQ); /* bare LF */
     check_err("0\r\nX: a\r\n\n", UINT64_MAX, CR_EBADREQ);         /* bare LF at the end */
+    check_err("0\r\nX: a\rb\r\n\r\n", UINT64_MAX, CR_EBADREQ);    /* bare CR in a value */
     check_err("0\r\nX: a\r\n\rx", UINT64_MAX, CR_EBADREQ);        /* bare CR at the end */
 
     /* The trailer bound covers the whole section, final CRLF included. */

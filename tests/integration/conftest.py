@@ -1,0 +1,116 @@
+"""Shared fixtures for the integration tests: a fresh crier process per test
+module (or per test when flags differ), on a free loopback port, stopped by
+its pid. Run with /usr/bin/python3 -m pytest (Debian's pytest, httpx, websockets).
+"""
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+CRIER = os.environ.get("CRIER_BIN", os.path.join(ROOT, "build", "crier"))
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+class Server:
+    """A running crier: .url, .port, .proc, .log() returns its stderr so far."""
+
+    def __init__(self, *flags):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.logpath = f"/tmp/crier-test-{os.getpid()}-{self.port}.log"
+        self.logfile = open(self.logpath, "wb")
+        env = dict(os.environ)
+        env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
+        self.proc = subprocess.Popen(
+            [CRIER, "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "debug", *flags],
+            stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise RuntimeError("crier exited at start:\n" + self.log())
+                time.sleep(0.05)
+        raise RuntimeError("crier did not start listening:\n" + self.log())
+
+    def log(self):
+        if not self.logfile.closed:
+            self.logfile.flush()
+        with open(self.logpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        """SIGTERM, wait; a sanitizer report or a non-zero exit fails the test."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError("crier did not stop on SIGTERM:\n" + self.log()[-4000:])
+        self.logfile.close()
+        log = self.log()
+        os.unlink(self.logpath)
+        assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log \
+            and "ERROR: LeakSanitizer" not in log, log[-8000:]
+        assert self.proc.returncode == 0, f"crier exited with {self.proc.returncode}:\n{log[-4000:]}"
+
+
+@pytest.fixture(scope="module")
+def server():
+    s = Server("--hold", "3s", "--heartbeat", "1s")
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def make_server():
+    """Starts servers with given flags for one test; all are stopped after it."""
+    started = []
+
+    def make(*flags):
+        s = Server(*flags)
+        started.append(s)
+        return s
+
+    yield make
+    for s in started:
+        s.stop()
+
+
+def raw_request(port, data, timeout=5.0, read_until_close=True):
+    """Sends raw bytes, returns everything the server answered until it closes
+    (or the timeout passes)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    sock.sendall(data)
+    out = b""
+    deadline = time.time() + timeout
+    try:
+        while time.time() < deadline:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+            if not read_until_close:
+                break
+    except socket.timeout:
+        pass
+    finally:
+        sock.close()
+    return out
