@@ -14,7 +14,10 @@ typedef struct cr_buf {
     size_t len, cap;
 } cr_buf_t;
 
-#define CR_BUF_INIT {NULL, 0, 0}
+#define CR_BUF_INIT                                                                                          \
+    {                                                                                                        \
+        NULL, 0, 0                                                                                           \
+    }
 
 void cr_buf_reserve(cr_buf_t *b, size_t extra);
 void cr_buf_append(cr_buf_t *b, const void *data, size_t len);

@@ -22,8 +22,8 @@ typedef struct cr_channel {
     cr_history_t history;
     cr_list_t subs; /* cr_subnode_t.link */
     size_t nsubs;
-    cr_msgid_t last_id;      /* last id assigned, even if no longer retained */
-    uint64_t published;      /* messages published since the channel was created */
+    cr_msgid_t last_id; /* last id assigned, even if no longer retained */
+    uint64_t published; /* messages published since the channel was created */
     int64_t created_ms;
     int64_t last_publish_ms; /* 0: never */
 } cr_channel_t;

@@ -42,7 +42,7 @@ struct cr_sub {
     struct cr_sub_held {
         cr_msg_t *msg;
         size_t idx;
-    } *_pending;
+    } * _pending;
     size_t _npending, _cappending;
 };
 

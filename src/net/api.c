@@ -107,7 +107,8 @@ static void on_stored(void *arg, int status)
         publish_answer(p);
 }
 
-void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body, size_t len)
+void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body,
+                    size_t len)
 {
     cr_server_t *srv = c->srv;
     size_t max = srv->cfg.max_channels;
@@ -124,8 +125,10 @@ void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channe
                (r == 1 && (event_len == 0 || !printable(event, event_len)))) {
         err = CR_EPARAM, why = "X-Event / event: 1-64 printable characters";
     } else if ((r = header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
-               (r == 1 && (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
-        err = CR_EPARAM, why = "X-TTL / ttl: a duration such as 60, 90s, 15m, 2h or 1d, at most the --max-ttl";
+               (r == 1 &&
+                (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
+        err = CR_EPARAM,
+        why = "X-TTL / ttl: a duration such as 60, 90s, 15m, 2h or 1d, at most the --max-ttl";
     } else if (cr_http_header_find(req, "X-Delay") || cr_http_header_find(req, "X-At") ||
                cr_query_get(req->query, "delay", v, sizeof(v), &vlen) != 0 ||
                cr_query_get(req->query, "at", v, sizeof(v), &vlen) != 0) {
@@ -266,11 +269,12 @@ void cr_api_health(cr_conn_t *c)
 {
     cr_server_t *srv = c->srv;
     cr_buf_t b = CR_BUF_INIT;
-    cr_buf_printf(&b,
-                  "{\"status\":\"ok\",\"engine\":\"%s\",\"uptime_s\":%lld,\"connections\":%zu,\"channels\":%zu,"
-                  "\"published\":%llu,\"delivered\":%llu}\n",
-                  srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
-                  srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
+    cr_buf_printf(
+        &b,
+        "{\"status\":\"ok\",\"engine\":\"%s\",\"uptime_s\":%lld,\"connections\":%zu,\"channels\":%zu,"
+        "\"published\":%llu,\"delivered\":%llu}\n",
+        srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
+        srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
     respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
@@ -286,25 +290,26 @@ void cr_api_metrics(cr_conn_t *c)
     size_t subs = 0;
     cr_registry_foreach(&srv->reg, count_subs, &subs);
     cr_buf_t b = CR_BUF_INIT, head = CR_BUF_INIT;
-    cr_buf_printf(&b,
-                  "# HELP crier_connections Open client connections.\n# TYPE crier_connections gauge\n"
-                  "crier_connections %zu\n"
-                  "# HELP crier_channels Channels in memory.\n# TYPE crier_channels gauge\ncrier_channels %zu\n"
-                  "# HELP crier_subscriptions Channel subscriptions.\n# TYPE crier_subscriptions gauge\n"
-                  "crier_subscriptions %zu\n"
-                  "# HELP crier_messages_published_total Messages stored.\n"
-                  "# TYPE crier_messages_published_total counter\ncrier_messages_published_total %llu\n"
-                  "# HELP crier_messages_delivered_total Messages handed to subscribers.\n"
-                  "# TYPE crier_messages_delivered_total counter\ncrier_messages_delivered_total %llu\n"
-                  "# HELP crier_slow_subscribers_total Subscribers cut off for not reading.\n"
-                  "# TYPE crier_slow_subscribers_total counter\ncrier_slow_subscribers_total %llu\n"
-                  "# HELP crier_requests_total HTTP requests handled.\n"
-                  "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
-                  "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
-                  "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
-                  srv->nconns, srv->reg.count, subs, (unsigned long long)srv->published,
-                  (unsigned long long)srv->delivered, (unsigned long long)srv->slow_cutoffs,
-                  (unsigned long long)srv->requests, (unsigned long long)srv->bad_requests);
+    cr_buf_printf(
+        &b,
+        "# HELP crier_connections Open client connections.\n# TYPE crier_connections gauge\n"
+        "crier_connections %zu\n"
+        "# HELP crier_channels Channels in memory.\n# TYPE crier_channels gauge\ncrier_channels %zu\n"
+        "# HELP crier_subscriptions Channel subscriptions.\n# TYPE crier_subscriptions gauge\n"
+        "crier_subscriptions %zu\n"
+        "# HELP crier_messages_published_total Messages stored.\n"
+        "# TYPE crier_messages_published_total counter\ncrier_messages_published_total %llu\n"
+        "# HELP crier_messages_delivered_total Messages handed to subscribers.\n"
+        "# TYPE crier_messages_delivered_total counter\ncrier_messages_delivered_total %llu\n"
+        "# HELP crier_slow_subscribers_total Subscribers cut off for not reading.\n"
+        "# TYPE crier_slow_subscribers_total counter\ncrier_slow_subscribers_total %llu\n"
+        "# HELP crier_requests_total HTTP requests handled.\n"
+        "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
+        "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
+        "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
+        srv->nconns, srv->reg.count, subs, (unsigned long long)srv->published,
+        (unsigned long long)srv->delivered, (unsigned long long)srv->slow_cutoffs,
+        (unsigned long long)srv->requests, (unsigned long long)srv->bad_requests);
     cr_conn_head(c, &head, 200);
     cr_conn_respond(c, &head, "text/plain; version=0.0.4", b.data, b.len);
     cr_buf_free(&b);

@@ -11,7 +11,7 @@ void cr_outq_init(cr_outq_t *q)
     q->_ring = NULL;
     q->_cap = q->_head = q->count = 0;
     q->bytes = 0;
-    q->soft_since_ms = 0;
+    q->soft_since_ms = -1;
 }
 
 cr_slice_t *cr_outq_at(cr_outq_t *q, uint32_t i)
@@ -40,12 +40,12 @@ int cr_outq_push(cr_outq_t *q, cr_bytes_t *b, uint32_t off, uint32_t len, const 
     if (q->bytes > lim->hard)
         return CR_ESLOW;
     if (q->bytes > lim->soft) {
-        if (!q->soft_since_ms)
+        if (q->soft_since_ms < 0)
             q->soft_since_ms = now_ms;
         else if (now_ms - q->soft_since_ms > lim->soft_ms)
             return CR_ESLOW;
     } else {
-        q->soft_since_ms = 0;
+        q->soft_since_ms = -1;
     }
     return 0;
 }
@@ -70,7 +70,7 @@ void cr_outq_consume(cr_outq_t *q, size_t n)
         free(q->_ring);
         q->_ring = NULL;
         q->_cap = q->_head = 0;
-        q->soft_since_ms = 0;
+        q->soft_since_ms = -1;
     }
 }
 

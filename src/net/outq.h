@@ -22,13 +22,13 @@ typedef struct cr_outq {
     cr_slice_t *_ring;
     uint32_t _cap, _head;
     uint32_t count;
-    size_t bytes;         /* queued bytes not yet written */
-    int64_t soft_since_ms; /* when bytes first exceeded the soft cap; 0 if under it */
+    size_t bytes;          /* queued bytes not yet written */
+    int64_t soft_since_ms; /* when bytes first exceeded the soft cap; -1 while under it */
 } cr_outq_t;
 
 typedef struct cr_outq_limits {
-    size_t hard;        /* over this: cut off at once */
-    size_t soft;        /* over this for longer than soft_ms: cut off */
+    size_t hard; /* over this: cut off at once */
+    size_t soft; /* over this for longer than soft_ms: cut off */
     int64_t soft_ms;
 } cr_outq_limits_t;
 

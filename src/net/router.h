@@ -12,7 +12,8 @@
 void cr_router_handle(cr_conn_t *c, const cr_http_request_t *req, const char *body, size_t body_len);
 
 /* Handlers of the HTTP API (api.c). */
-void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body, size_t len);
+void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body,
+                    size_t len);
 void cr_api_channel_stats(cr_conn_t *c, cr_span_t channel);
 void cr_api_channel_delete(cr_conn_t *c, cr_span_t channel);
 void cr_api_channels(cr_conn_t *c);

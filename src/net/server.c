@@ -159,7 +159,8 @@ int cr_server_listen(cr_server_t *srv)
     if (r == 0)
         r = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
     if (r < 0) {
-        cr_log(CR_LOG_ERROR, "listen on %s:%d: %s", srv->cfg.listen_host, srv->cfg.listen_port, uv_strerror(r));
+        cr_log(CR_LOG_ERROR, "listen on %s:%d: %s", srv->cfg.listen_host, srv->cfg.listen_port,
+               uv_strerror(r));
         return r;
     }
     cr_log(CR_LOG_INFO, "crier listening on http://%s:%d (engine %s)", srv->cfg.listen_host,

@@ -147,7 +147,8 @@ static int stream_deliver(cr_sub_t *sub, cr_msg_t *msg, size_t idx)
     int r = s->tp->deliver(s, msg, idx);
     if (r < 0) {
         s->srv->slow_cutoffs += r == CR_ESLOW;
-        cr_log(CR_LOG_WARN, "%s: subscriber c%llx cut off: %s (%zu bytes queued); it can resume from its cursor",
+        cr_log(CR_LOG_WARN,
+               "%s: subscriber c%llx cut off: %s (%zu bytes queued); it can resume from its cursor",
                s->conn->peer, (unsigned long long)s->client_id, cr_err_text(r), s->conn->outq.bytes);
         cr_conn_close(s->conn, cr_err_text(r));
         return r;

@@ -48,12 +48,12 @@ struct cr_stream {
     uint64_t client_id;
     cr_since_kind_t since_kind;
     unsigned ended : 1;
-    unsigned answered : 1;   /* long poll: the response has been written */
+    unsigned answered : 1;    /* long poll: the response has been written */
     unsigned nchan_style : 1; /* long poll resumed by If-Modified-Since/If-None-Match */
     unsigned gap : 1;         /* some channel had a gap */
     int pending_loads;
     const cr_bytes_t *gone; /* during finish(CR_EGONE): the deleted channel's name */
-    cr_msg_t **held; /* poll: messages collected for the one response */
+    cr_msg_t **held;        /* poll: messages collected for the one response */
     size_t nheld, capheld;
 };
 

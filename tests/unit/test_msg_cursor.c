@@ -24,7 +24,8 @@ static void test_msgid_format_parse(void **state)
     assert_int_equal(cr_msgid_format(max, buf), 41);
     assert_int_equal(cr_msgid_parse(buf, strlen(buf), &back), 0);
     assert_int_equal(cr_msgid_cmp(max, back), 0);
-    const char *bad[] = {"", "-", "1-", "-1", "1--1", "a-1", "1-1a", "+1-1", "18446744073709551616-0", "1 -1"};
+    const char *bad[] = {"",    "-", "1-", "-1", "1--1", "a-1", "1-1a", "+1-1", "18446744073709551616-0",
+                         "1 -1"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(cr_msgid_parse(bad[i], strlen(bad[i]), &back), CR_ECURSOR);
 }
@@ -122,7 +123,8 @@ static void test_duration(void **state)
     struct {
         const char *s;
         int64_t ms;
-    } ok[] = {{"90", 90000}, {"90s", 90000}, {"15m", 900000}, {"2h", 7200000}, {"1d", 86400000}, {"500ms", 500}};
+    } ok[] = {{"90", 90000},   {"90s", 90000},   {"15m", 900000},
+              {"2h", 7200000}, {"1d", 86400000}, {"500ms", 500}};
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         assert_int_equal(cr_duration_parse(ok[i].s, strlen(ok[i].s), &ms), 0);
         assert_int_equal(ms, ok[i].ms);
@@ -147,9 +149,13 @@ static void test_cursor_format(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_msgid_format_parse), cmocka_unit_test(test_msgid_next_strictly_increases),
-        cmocka_unit_test(test_frame_cache_encodes_once), cmocka_unit_test(test_since_forms),
-        cmocka_unit_test(test_since_start), cmocka_unit_test(test_duration), cmocka_unit_test(test_cursor_format),
+        cmocka_unit_test(test_msgid_format_parse),
+        cmocka_unit_test(test_msgid_next_strictly_increases),
+        cmocka_unit_test(test_frame_cache_encodes_once),
+        cmocka_unit_test(test_since_forms),
+        cmocka_unit_test(test_since_start),
+        cmocka_unit_test(test_duration),
+        cmocka_unit_test(test_cursor_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
