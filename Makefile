@@ -124,7 +124,8 @@ format-check:
 clean:
 	rm -rf build build-asan build-fuzz
 
-# make bench (and its smoke run in make test) live in bench/bench.mk
+# make bench (and its smoke run in make test) live in bench/bench.mk; make soak in tests/soak/soak.mk
 -include bench/bench.mk
+-include tests/soak/soak.mk
 
 -include $(LIB_OBJ:.o=.d) $(BUILD)/src/cli/main.d

@@ -26,8 +26,9 @@ typedef struct cr_engine_ops {
      * be called, else a negative code (and done is not called). */
     int (*append)(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done, void *arg);
     /* Makes every retained message after `after` available in ch->history for a
-     * catch-up, then calls done. */
-    int (*load)(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, cr_engine_done_cb done, void *arg);
+     * catch-up, with nothing in it past its age or TTL at now_ms, then calls done. */
+    int (*load)(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
+                void *arg);
     /* Forgets ch's messages. */
     int (*drop)(cr_engine_t *e, cr_channel_t *ch);
     /* Applies age and TTL retention to every channel at time now_ms. */

@@ -19,11 +19,12 @@ static int mem_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine
     return 0;
 }
 
-static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, cr_engine_done_cb done, void *arg)
+static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
+                    void *arg)
 {
-    (void)e;
-    (void)ch;
     (void)after;
+    /* The periodic pass runs once a second; a reader must not see what expired since. */
+    cr_history_prune(&ch->history, now_ms, e->cfg.max_count, e->cfg.max_age_ms);
     done(arg, 0);
     return 0;
 }

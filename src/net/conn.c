@@ -23,6 +23,7 @@
 
 static void process(cr_conn_t *c);
 static void start_shutdown(cr_conn_t *c);
+static void bad_request(cr_conn_t *c, int code, const char *detail);
 
 static void arm(cr_conn_t *c, cr_timerq_t *q)
 {
@@ -164,7 +165,8 @@ void cr_conn_respond(cr_conn_t *c, cr_buf_t *head, const char *ctype, const char
         cr_http1_header_str(head, "Content-Type", ctype);
     cr_http1_header_u64(head, "Content-Length", len);
     end_head(c, head);
-    cr_buf_append(head, body, len);
+    if (!c->head_only)
+        cr_buf_append(head, body, len);
     cr_conn_send_buf(c, head);
 }
 
@@ -175,7 +177,8 @@ void cr_conn_respond_bytes(cr_conn_t *c, cr_buf_t *head, const char *ctype, cr_b
     cr_http1_header_u64(head, "Content-Length", body->len);
     end_head(c, head);
     cr_conn_send_buf(c, head);
-    cr_conn_send_all(c, body);
+    if (!c->head_only)
+        cr_conn_send_all(c, body);
 }
 
 void cr_conn_error(cr_conn_t *c, int code, const char *detail)
@@ -301,7 +304,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     cr_conn_t *c = h->data;
     (void)suggested;
-    if (!c->in) {
+    if (!c->in || c->state == CR_CONN_CLOSING || c->discard_input) {
         buf->base = c->srv->slab;
         buf->len = SLAB_SIZE;
         return;
@@ -348,6 +351,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (nread < 0) {
         if (nread == UV_EOF)
             handle_eof(c);
+        else if (nread == UV_ENOBUFS && c->state == CR_CONN_READING)
+            bad_request(c, CR_EBODYTOOBIG, "the request does not fit the input buffer");
         else
             cr_conn_close(c, uv_strerror((int)nread));
         return;
@@ -442,6 +447,15 @@ static void process(cr_conn_t *c)
             }
             c->body_raw += (size_t)used;
             c->body_done += out_len;
+            if (c->body_raw > c->body_done) {
+                /* Close the hole the framing left behind the decoded data, so that
+                 * the buffer holds at most head + body + what is not decoded yet. */
+                size_t gap = c->body_raw - c->body_done;
+                memmove(p + head + c->body_done, p + head + c->body_raw, avail - head - c->body_raw);
+                c->inlen -= gap;
+                avail -= gap;
+                c->body_raw = c->body_done;
+            }
             if (!c->chunked->done) {
                 send_continue(c);
                 if (c->timer_q != &srv->head_q)
@@ -475,6 +489,7 @@ static void process(cr_conn_t *c)
         c->sent_continue = 0;
         c->keep_alive = req->keep_alive && !srv->stopping;
         c->http10 = req->minor_version == 0;
+        c->head_only = cr_span_eq(req->method, "HEAD");
         c->state = CR_CONN_BUSY;
         srv->requests++;
         off += total;

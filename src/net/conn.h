@@ -51,6 +51,7 @@ typedef struct cr_conn {
     unsigned discard_input : 1;
     unsigned in_process : 1;
     unsigned http10 : 1;
+    unsigned head_only : 1; /* answering HEAD: heads without bodies */
     char peer[56];
 } cr_conn_t;
 

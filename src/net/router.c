@@ -26,7 +26,7 @@ static void method_not_allowed(cr_conn_t *c, const char *allow)
 void cr_router_handle(cr_conn_t *c, const cr_http_request_t *req, const char *body, size_t body_len)
 {
     cr_span_t m = req->method, rest;
-    int get = cr_span_eq(m, "GET");
+    int get = cr_span_eq(m, "GET") || cr_span_eq(m, "HEAD");
     if (prefix(req->path, "/pub/", &rest)) {
         if (cr_span_eq(m, "POST") || cr_span_eq(m, "PUT")) {
             cr_api_publish(c, req, rest, body, body_len);
@@ -37,13 +37,13 @@ void cr_router_handle(cr_conn_t *c, const cr_http_request_t *req, const char *bo
         else if (cr_span_eq(m, "DELETE"))
             cr_api_channel_delete(c, rest);
         else
-            return method_not_allowed(c, "GET, POST, PUT, DELETE");
+            return method_not_allowed(c, "GET, HEAD, POST, PUT, DELETE");
         cr_conn_request_done(c);
         return;
     }
     if (prefix(req->path, "/sub/", &rest)) {
         if (!get)
-            return method_not_allowed(c, "GET");
+            return method_not_allowed(c, "GET, HEAD");
         cr_subscribe(c, req, rest);
         return;
     }
@@ -60,7 +60,7 @@ void cr_router_handle(cr_conn_t *c, const cr_http_request_t *req, const char *bo
         if (!cr_span_eq(req->path, simple[i].path))
             continue;
         if (!get)
-            return method_not_allowed(c, "GET");
+            return method_not_allowed(c, "GET, HEAD");
         simple[i].fn(c);
         cr_conn_request_done(c);
         return;

@@ -22,6 +22,27 @@ static int is_tchar(unsigned char c)
     return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
 }
 
+/* Turns an absolute-form target "http://authority/path?query" into the span of
+ * its "/path?query" (possibly empty). 0, or CR_EBADREQ if it is not http(s). */
+static int absolute_to_origin(cr_span_t *t)
+{
+    size_t skip;
+    if (t->len >= 7 && cr_span_ieq((cr_span_t){t->ptr, 7}, "http://"))
+        skip = 7;
+    else if (t->len >= 8 && cr_span_ieq((cr_span_t){t->ptr, 8}, "https://"))
+        skip = 8;
+    else
+        return CR_EBADREQ;
+    size_t i = skip;
+    while (i < t->len && t->ptr[i] != '/' && t->ptr[i] != '?')
+        i++;
+    if (i == skip)
+        return CR_EBADREQ; /* no authority */
+    t->ptr += i;
+    t->len -= i;
+    return 0;
+}
+
 /* Request-target bytes: visible ASCII except '#' (a fragment is never sent, RFC 9112 §3.2). */
 static int is_target_char(unsigned char c)
 {
@@ -81,11 +102,12 @@ static int parse_request_line(const char *buf, size_t end, size_t *pos, cr_http_
         return CR_EAGAIN;
     if (buf[p] == '*') {
         p++;
-    } else if (buf[p] == '/') {
+    } else if (buf[p] == '/' || buf[p] == 'h' || buf[p] == 'H') {
+        /* origin-form, or absolute-form (RFC 9112 §3.2.2: a server MUST accept it) */
         while (p < end && is_target_char((unsigned char)buf[p]))
             p++;
     } else {
-        return CR_EBADREQ; /* absolute-form, authority-form, an extra SP or garbage */
+        return CR_EBADREQ; /* authority-form, an extra SP or garbage */
     }
     if (p == end)
         return CR_EAGAIN;
@@ -112,14 +134,19 @@ static int parse_request_line(const char *buf, size_t end, size_t *pos, cr_http_
     if (req->target.ptr[0] == '*' && !cr_span_eq(req->method, "OPTIONS"))
         return CR_EBADREQ;
 
-    const char *q = memchr(req->target.ptr, '?', req->target.len);
+    cr_span_t origin = req->target;
+    if (origin.ptr[0] != '/' && origin.ptr[0] != '*' && absolute_to_origin(&origin) < 0)
+        return CR_EBADREQ;
+    const char *q = memchr(origin.ptr, '?', origin.len);
     if (q) {
-        req->path = (cr_span_t){req->target.ptr, (size_t)(q - req->target.ptr)};
-        req->query = (cr_span_t){q + 1, req->target.len - req->path.len - 1};
+        req->path = (cr_span_t){origin.ptr, (size_t)(q - origin.ptr)};
+        req->query = (cr_span_t){q + 1, origin.len - req->path.len - 1};
     } else {
-        req->path = req->target;
-        req->query = (cr_span_t){req->target.ptr + req->target.len, 0};
+        req->path = origin;
+        req->query = (cr_span_t){origin.ptr + origin.len, 0};
     }
+    if (req->path.len == 0)
+        req->path = CR_SPAN_LIT("/"); /* "http://host?x" names the root */
     *pos = p;
     return 0;
 }

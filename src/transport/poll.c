@@ -50,12 +50,14 @@ static int poll_caught_up(cr_stream_t *s)
     cr_http1_header_str(&b, "Content-Type", "application/json");
     cr_http1_header_u64(&b, "Content-Length", len);
     cr_conn_finish_head(s->conn, &b);
+    cr_buf_free(&b);
+    if (s->conn->head_only)
+        return 1;
     for (size_t i = 0; i < s->nheld; i++) {
         cr_stream_send(s, i ? comma : open_b);
         cr_stream_send(s, cr_msg_frame(s->held[i], CR_WIRE_JSON, cr_msg_json_encode));
     }
     cr_stream_send(s, close_b);
-    cr_buf_free(&b);
     return 1;
 }
 

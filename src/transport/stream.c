@@ -311,7 +311,8 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
         return;
     }
     int err;
-    const cr_transport_t *tp = pick_transport(c, req, &err);
+    /* HEAD gets the head of a poll's answer: its status and the cursor. */
+    const cr_transport_t *tp = c->head_only ? &cr_transport_poll : pick_transport(c, req, &err);
     if (!tp) {
         cr_conn_error(c, err, "transport must be sse, longpoll, poll, ndjson or raw");
         cr_conn_request_done(c);
@@ -344,7 +345,7 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
         c->discard_input = 1; /* a stream lasts until the connection ends */
     s->pending_loads = n;
     for (int i = 0; i < n; i++) {
-        int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, on_loaded, s);
+        int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, now, on_loaded, s);
         if (r < 0)
             on_loaded(s, r);
     }

@@ -81,6 +81,21 @@ static void test_simple_get(void **state)
     assert_int_equal(req.upgrade, 0);
 }
 
+/* RFC 9112 §3.2.2: absolute-form targets are accepted; path and query come from after the authority. */
+static void test_absolute_form(void **state)
+{
+    (void)state;
+    cr_http_request_t req;
+    const char *s = "GET http://example.com:8080/sub/x?since=all HTTP/1.1\r\nHost: example.com\r\n\r\n";
+    assert_int_equal(parse(s, &req), (ssize_t)strlen(s));
+    assert_true(span_is(req.path, "/sub/x"));
+    assert_true(span_is(req.query, "since=all"));
+    s = "GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n";
+    assert_int_equal(parse(s, &req), (ssize_t)strlen(s));
+    assert_true(span_is(req.path, "/"));
+    assert_int_equal(req.query.len, 0);
+}
+
 static void test_post_content_length(void **state)
 {
     (void)state;
@@ -289,7 +304,9 @@ static void test_bad_request_line(void **state)
     bad(__LINE__, "GET\t/ HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(__LINE__, "GET /\tHTTP/1.1\r\nHost: a\r\n\r\n");
     bad(__LINE__, "GET / HTTP/1.1 \r\nHost: a\r\n\r\n");
-    bad(__LINE__, "GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    bad(__LINE__, "GET ftp://a/ HTTP/1.1\r\nHost: a\r\n\r\n");
+    bad(__LINE__, "GET http:///x HTTP/1.1\r\nHost: a\r\n\r\n");
+    bad(__LINE__, "GET httpx HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(__LINE__, "CONNECT a:443 HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(__LINE__, "GET * HTTP/1.1\r\nHost: a\r\n\r\n");
     bad(__LINE__, "OPTIONS *x HTTP/1.1\r\nHost: a\r\n\r\n");
@@ -635,7 +652,8 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),          cmocka_unit_test(test_post_content_length),
+        cmocka_unit_test(test_simple_get),
+        cmocka_unit_test(test_absolute_form),          cmocka_unit_test(test_post_content_length),
         cmocka_unit_test(test_chunked_request),     cmocka_unit_test(test_pipelined),
         cmocka_unit_test(test_leading_empty_lines), cmocka_unit_test(test_path_query),
         cmocka_unit_test(test_header_values),       cmocka_unit_test(test_head_limit),
