@@ -98,9 +98,13 @@ cr_msgid_t cr_since_start(const cr_since_t *since, cr_msgid_t id, cr_msgid_t las
     case CR_SINCE_ID:
         return id;
     case CR_SINCE_TIME:
-        /* Ids carry their millisecond, so "at or after t" is "after (t-1, max)". */
+        /* Ids carry their millisecond, so "at or after t" is "after (t-1, max)".
+         * When the channel has nothing that recent, resume from its last id,
+         * so that the cursor handed back is one the channel really issued. */
         if (since->time_ms <= 0)
             return CR_MSGID_NONE;
+        if (last_id.ms < (uint64_t)since->time_ms)
+            return last_id;
         return (cr_msgid_t){(uint64_t)since->time_ms - 1, UINT64_MAX};
     }
     return last_id;

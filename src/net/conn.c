@@ -394,6 +394,7 @@ static void bad_request(cr_conn_t *c, int code, const char *detail)
     cr_log(CR_LOG_INFO, "%s: %d %s%s%s", c->peer, cr_err_http_status(code), cr_err_text(code),
            detail ? ": " : "", detail ? detail : "");
     c->keep_alive = 0;
+    c->head_only = 0; /* this answer is to a request we could not read, never to a HEAD */
     c->state = CR_CONN_BUSY;
     cr_conn_error(c, code, detail);
     cr_conn_end(c);

@@ -11,7 +11,7 @@ int cr_chunked_stream_start(cr_stream_t *s, const uint8_t *gaps, const char *cty
     cr_conn_head(s->conn, &b, 200);
     cr_http1_header_str(&b, "Content-Type", ctype);
     cr_buf_puts(&b, "Transfer-Encoding: chunked\r\nX-Accel-Buffering: no\r\n");
-    cr_stream_common_headers(s, &b, gaps);
+    cr_stream_common_headers(s, &b);
     cr_buf_puts(&b, "\r\n");
     int r = cr_stream_send_buf(s, &b);
     cr_buf_free(&b);

@@ -42,12 +42,7 @@ static int lp_deliver(cr_stream_t *s, cr_msg_t *msg, size_t idx)
     cr_buf_puts(&b, "Last-Modified: ");
     cr_http1_date(&b, msg->time_ms / 1000);
     cr_buf_puts(&b, "\r\n");
-    /* The gap notice rides on the first answer after the resume. */
-    if (s->gap) {
-        cr_buf_puts(&b, "X-Crier-Gap: 1\r\n");
-        s->gap = 0;
-    }
-    cr_stream_common_headers(s, &b, NULL);
+    cr_stream_common_headers(s, &b);
     const char *ctype = msg->content_type ? msg->content_type->data : "text/plain";
     cr_conn_respond_bytes(s->conn, &b, ctype, msg->payload);
     cr_buf_free(&b);
@@ -75,7 +70,7 @@ static void lp_finish(cr_stream_t *s, int reason)
         cr_buf_t b = CR_BUF_INIT;
         cr_conn_head(s->conn, &b, s->nchan_style ? 304 : 204);
         cursor_headers(s, &b);
-        cr_stream_common_headers(s, &b, NULL);
+        cr_stream_common_headers(s, &b);
         cr_conn_respond(s->conn, &b, NULL, NULL, 0);
         cr_buf_free(&b);
         return;

@@ -22,31 +22,18 @@ static cr_bytes_t *encode(const cr_msg_t *m)
     return out;
 }
 
-static void notice(cr_stream_t *s, const char *event, const uint8_t *only)
-{
-    cr_buf_t b = CR_BUF_INIT;
-    cr_buf_printf(&b, "{\"event\":\"%s\",\"channels\":[", event);
-    int first = 1;
-    for (size_t i = 0; i < s->sub.nch; i++) {
-        if (only && !only[i])
-            continue;
-        if (!first)
-            cr_buf_putc(&b, ',');
-        cr_json_string(&b, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
-        first = 0;
-    }
-    cr_buf_puts(&b, "],\"cursor\":\"");
-    cr_stream_cursor(s, &b);
-    cr_buf_puts(&b, "\"}\n");
-    cr_chunked_stream_chunk(s, b.data, b.len);
-    cr_buf_free(&b);
-}
-
 static int nd_start(cr_stream_t *s, const uint8_t *gaps)
 {
+    int gap = s->gap; /* the head's X-Crier-Gap marks it told */
     int r = cr_chunked_stream_start(s, gaps, "application/x-ndjson");
-    if (r == 0 && s->gap)
-        notice(s, "crier-gap", gaps);
+    if (r == 0 && gap) {
+        cr_buf_t b = CR_BUF_INIT;
+        cr_buf_puts(&b, "{\"event\":\"crier-gap\",");
+        cr_stream_gap_fields(s, &b);
+        cr_buf_puts(&b, "}\n");
+        r = cr_chunked_stream_chunk(s, b.data, b.len);
+        cr_buf_free(&b);
+    }
     return r;
 }
 

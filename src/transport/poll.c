@@ -36,9 +36,7 @@ static int poll_caught_up(cr_stream_t *s)
     cr_buf_puts(&b, "X-Crier-Cursor: ");
     cr_stream_cursor(s, &b);
     cr_buf_puts(&b, "\r\n");
-    cr_stream_common_headers(s, &b, NULL);
-    if (s->gap)
-        cr_buf_puts(&b, "X-Crier-Gap: 1\r\n");
+    cr_stream_common_headers(s, &b);
     if (!s->nheld) {
         cr_conn_respond(s->conn, &b, NULL, NULL, 0);
         cr_buf_free(&b);

@@ -38,36 +38,20 @@ static cr_bytes_t *encode_no_id(const cr_msg_t *m)
     return encode_body(m, 0);
 }
 
-static void channel_list_json(cr_stream_t *s, cr_buf_t *b, const uint8_t *only)
-{
-    cr_buf_putc(b, '[');
-    int first = 1;
-    for (size_t i = 0; i < s->sub.nch; i++) {
-        if (only && !only[i])
-            continue;
-        if (!first)
-            cr_buf_putc(b, ',');
-        cr_json_string(b, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
-        first = 0;
-    }
-    cr_buf_putc(b, ']');
-}
-
 static int sse_start(cr_stream_t *s, const uint8_t *gaps)
 {
+    int gap = s->gap; /* the head's X-Crier-Gap marks it told */
     cr_buf_t b = CR_BUF_INIT;
     cr_conn_head(s->conn, &b, 200);
     cr_buf_puts(&b, "Content-Type: text/event-stream\r\nX-Accel-Buffering: no\r\nConnection: close\r\n");
-    cr_stream_common_headers(s, &b, gaps);
+    cr_stream_common_headers(s, &b);
     cr_buf_puts(&b, "\r\n");
     cr_buf_printf(&b, ": crier\nretry: %lld\n\n", (long long)s->srv->cfg.retry_ms);
-    if (s->gap) {
+    if (gap) {
         /* Sent with the cursor it applies to, so that a client can tell which resume missed messages. */
-        cr_buf_puts(&b, "event: crier-gap\ndata: {\"channels\":");
-        channel_list_json(s, &b, gaps);
-        cr_buf_puts(&b, ",\"cursor\":\"");
-        cr_stream_cursor(s, &b);
-        cr_buf_puts(&b, "\"}\n\n");
+        cr_buf_puts(&b, "event: crier-gap\ndata: {");
+        cr_stream_gap_fields(s, &b);
+        cr_buf_puts(&b, "}\n\n");
     }
     int r = cr_stream_send_buf(s, &b);
     cr_buf_free(&b);

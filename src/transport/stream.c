@@ -28,8 +28,9 @@ void cr_stream_cursor(const cr_stream_t *s, cr_buf_t *out)
     cr_cursor_format(ids, s->sub.nch, out);
 }
 
-void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out, const uint8_t *gaps)
+void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out)
 {
+    const uint8_t *gaps = s->gaps;
     cr_buf_printf(out, "X-Crier-Client: c%llx\r\n", (unsigned long long)s->client_id);
     if (gaps && s->gap) {
         cr_buf_puts(out, "X-Crier-Gap: ");
@@ -43,8 +44,27 @@ void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out, const uint8_t *gaps
             first = 0;
         }
         cr_buf_puts(out, "\r\n");
+        s->gap = 0; /* told once: the cursor has moved past the gap */
     }
     cr_buf_puts(out, "Cache-Control: no-store\r\n");
+}
+
+void cr_stream_gap_fields(const cr_stream_t *s, cr_buf_t *out)
+{
+    cr_buf_puts(out, "\"channels\":[");
+    int first = 1;
+    for (size_t i = 0; i < s->sub.nch; i++) {
+        if (!s->gaps || !s->gaps[i])
+            continue;
+        if (!first)
+            cr_buf_putc(out, ',');
+        cr_json_string(out, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
+        first = 0;
+    }
+    cr_buf_puts(out, "],\"cursor\":\"");
+    if (s->gap_from)
+        cr_buf_puts(out, s->gap_from);
+    cr_buf_putc(out, '"');
 }
 
 /* --- ending ------------------------------------------------------------------------------------------ */
@@ -68,6 +88,8 @@ static void stream_free(cr_stream_t *s)
     for (size_t i = 0; i < s->nheld; i++)
         cr_msg_unref(s->held[i]);
     free(s->held);
+    free(s->gaps);
+    free(s->gap_from);
     free(s);
 }
 
@@ -209,7 +231,7 @@ static void strip_quotes(cr_span_t *v)
     }
 }
 
-/* Finds where to resume: ?since=, else Last-Event-ID, else Nchan's
+/* Finds where to resume: Last-Event-ID, else ?since=, else Nchan's
  * If-None-Match / If-Modified-Since pair. 0 or CR_ECURSOR. */
 static int parse_since(cr_stream_t *s, const cr_http_request_t *req, size_t nch, cr_since_t *since,
                        cr_msgid_t *ids)
@@ -218,14 +240,16 @@ static int parse_since(cr_stream_t *s, const cr_http_request_t *req, size_t nch,
     size_t vlen;
     int64_t now = cr_now_ms();
     since->kind = CR_SINCE_NEW;
+    /* Last-Event-ID first: an EventSource opened on ".../sub/x?since=all"
+     * reconnects to that same URL, and must resume where it was, not restart. */
+    const cr_http_header_t *h = cr_http_header_find(req, "Last-Event-ID");
+    if (h && h->value.len)
+        return cr_since_parse(h->value.ptr, h->value.len, now, nch, since, ids);
     int r = cr_query_get(req->query, "since", v, sizeof(v), &vlen);
     if (r < 0)
         return CR_ECURSOR;
     if (r == 1)
         return cr_since_parse(v, vlen, now, nch, since, ids);
-    const cr_http_header_t *h = cr_http_header_find(req, "Last-Event-ID");
-    if (h && h->value.len)
-        return cr_since_parse(h->value.ptr, h->value.len, now, nch, since, ids);
     const cr_http_header_t *inm = cr_http_header_find(req, "If-None-Match");
     if (inm && inm->value.len) {
         cr_span_t tag = inm->value;
@@ -266,11 +290,28 @@ static int channel_gap(const cr_stream_t *s, const cr_subnode_t *n)
 
 static void begin(cr_stream_t *s)
 {
-    uint8_t gaps[s->sub.nch];
+    s->gaps = cr_xcalloc(s->sub.nch, 1);
+    cr_buf_t from = CR_BUF_INIT;
+    cr_stream_cursor(s, &from);
+    cr_buf_putc(&from, '\0');
     for (size_t i = 0; i < s->sub.nch; i++) {
-        gaps[i] = (uint8_t)channel_gap(s, &s->sub.nodes[i]);
-        s->gap |= gaps[i];
+        cr_subnode_t *n = &s->sub.nodes[i];
+        if (!channel_gap(s, n))
+            continue;
+        s->gaps[i] = 1;
+        s->gap = 1;
+        /* Told once, the gap is behind the subscriber: its cursor moves past
+         * what is lost, so the next resume does not report it again. */
+        if (cr_msgid_cmp(n->cursor, n->ch->last_id) > 0)
+            n->cursor = n->ch->last_id;
+        if (cr_msgid_cmp(n->cursor, n->ch->history.evicted_last) < 0)
+            n->cursor = n->ch->history.evicted_last;
     }
+    if (s->gap)
+        s->gap_from = from.data; /* the notices say where the lost stretch begins */
+    else
+        cr_buf_free(&from);
+    const uint8_t *gaps = s->gaps;
     if (s->tp->start(s, gaps) < 0) {
         cr_conn_close(s->conn, "stream start failed");
         return;

@@ -50,7 +50,9 @@ struct cr_stream {
     unsigned ended : 1;
     unsigned answered : 1;    /* long poll: the response has been written */
     unsigned nchan_style : 1; /* long poll resumed by If-Modified-Since/If-None-Match */
-    unsigned gap : 1;         /* some channel had a gap */
+    unsigned gap : 1;         /* some channel had a gap not told yet */
+    uint8_t *gaps;            /* per channel: 1 if its history no longer reached the cursor */
+    char *gap_from;           /* the cursor the subscriber resumed from, when there was a gap */
     int pending_loads;
     const cr_bytes_t *gone; /* during finish(CR_EGONE): the deleted channel's name */
     cr_msg_t **held;        /* poll: messages collected for the one response */
@@ -72,8 +74,12 @@ int cr_stream_send(cr_stream_t *s, cr_bytes_t *b);
 int cr_stream_send_buf(cr_stream_t *s, cr_buf_t *buf);
 /* Appends the subscription's current cursor. */
 void cr_stream_cursor(const cr_stream_t *s, cr_buf_t *out);
-/* Appends the response head lines every stream carries (client id, cursor, gap). */
-void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out, const uint8_t *gaps);
+/* Appends the response head lines every stream answer carries: client id, no-store, and
+ * X-Crier-Gap naming the channels with a gap (on the first answer only). */
+void cr_stream_common_headers(cr_stream_t *s, cr_buf_t *out);
+
+/* Appends the JSON members of a gap notice: "channels":[those with a gap],"cursor":"<resumed from>". */
+void cr_stream_gap_fields(const cr_stream_t *s, cr_buf_t *out);
 
 /* Ends the stream: it gets nothing more and is detached at the end of the turn. */
 void cr_stream_end(cr_stream_t *s);

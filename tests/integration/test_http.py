@@ -700,6 +700,36 @@ def test_head_request_has_no_body(server):
     assert second.json()["status"] == "ok"
 
 
+@pytest.mark.parametrize("second,status", [
+    (b"GET /health HTTP/1.1\r\nBroken\r\n\r\n", 400),
+    (b"POST /pub/x HTTP/1.1\r\nHost: t\r\nContent-Length: 5000000\r\n\r\n", 413),
+    (b"GET /health HTTP/2.0\r\nHost: t\r\n\r\n", 505),
+], ids=["400", "413", "505"])
+def test_error_answer_after_a_head_request_has_its_body(server, second, status):
+    # Sent: "HEAD /health HTTP/1.1\r\nHost: test\r\n\r\n" + a bad request, pipelined.
+    # Expected: the HEAD's head, then e.g. "HTTP/1.1 400 ...Content-Length: 30...\r\n\r\n{"error":...}".
+    # (Regression: the error answer once kept the HEAD's "no body" and sent only its head.)
+    c = Conn(server.port)
+    c.send(req("HEAD", "/health") + second)
+    first = c.read_response(head_request=True)
+    assert first.status == 200
+    r = c.read_response()
+    c.close()
+    assert_json_error(r, status)
+
+
+def test_408_after_a_head_request_has_its_body(make_server):
+    # Regression: the 408 once kept the previous HEAD's "no body" and sent only its head.
+    srv = make_server("--header-timeout", "1s")
+    c = Conn(srv.port, timeout=10)
+    c.send(req("HEAD", "/health"))
+    assert c.read_response(head_request=True).status == 200
+    c.send(b"GET /health HTTP/1.1\r\n")  # never finished
+    r = c.read_response()
+    c.close()
+    assert_json_error(r, 408)
+
+
 # --- pipelining --------------------------------------------------------------------------------------------------
 
 
@@ -823,7 +853,7 @@ def test_request_sent_while_a_long_poll_is_held(server):
 def test_error_answer_is_consistent_with_connection_reuse(server, first):
     # Whatever an API error does to the connection, it must say so: without
     # "Connection: close" the next request on it is answered; with it, none is.
-    out = raw_request(server.port, first + req("GET", "/health", ["Connection: close"]), timeout=3)
+    out = raw_request(server.port, first + req("GET", "/health", ["Connection: close"]), timeout=5)
     rs = parse_responses(out)
     assert rs[0].status >= 400
     assert_json_error(rs[0], rs[0].status)
@@ -886,7 +916,7 @@ def test_connection_close_is_honoured(server):
     r = c.read_response()
     assert r.status == 200
     assert r.closes()
-    assert c.closed_by_peer(timeout=3)
+    assert c.closed_by_peer(timeout=5)
     assert c.buf == b""
     c.close()
 
@@ -896,7 +926,7 @@ def test_connection_close_among_other_tokens(server):
     c.send(req("GET", "/health", ["Connection: foo, Close"]))
     r = c.read_response()
     assert r.status == 200 and r.closes()
-    assert c.closed_by_peer(timeout=3)
+    assert c.closed_by_peer(timeout=5)
     c.close()
 
 
@@ -915,7 +945,7 @@ def test_http10_closes_by_default(server):
     r = c.read_response()
     assert r.status == 200 and r.json()["status"] == "ok"
     assert r.closes()
-    assert c.closed_by_peer(timeout=3)
+    assert c.closed_by_peer(timeout=5)
     c.close()
 
 
@@ -930,7 +960,7 @@ def test_http10_keep_alive(server):
     c.send(b"GET /health HTTP/1.0\r\n\r\n")
     r = c.read_response()
     assert r.status == 200 and r.closes()
-    assert c.closed_by_peer(timeout=3)
+    assert c.closed_by_peer(timeout=5)
     c.close()
 
 
@@ -1113,22 +1143,22 @@ def test_expect_100_continue_with_httpx(server):
 
 def test_header_timeout_408_on_partial_head(make_server):
     srv = make_server("--header-timeout", "1s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     t0 = time.time()
     c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n")
     r = c.read_response()
     elapsed = time.time() - t0
     assert_json_error(r, 408)
     assert r.closes()
-    assert c.closed_by_peer(timeout=3)
-    assert 0.7 <= elapsed < 5, elapsed
+    assert c.closed_by_peer(timeout=5)
+    assert 0.7 <= elapsed < 8, elapsed  # (the default header timeout is 10 s)
     c.close()
     assert_healthy(srv)
 
 
 def test_header_timeout_408_on_partial_body(make_server):
     srv = make_server("--header-timeout", "1s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     c.send(b"POST /pub/slowbody HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\nonly a part")
     r = c.read_response()
     assert_json_error(r, 408)
@@ -1139,9 +1169,9 @@ def test_header_timeout_408_on_partial_body(make_server):
 
 def test_header_timeout_silent_close_without_bytes(make_server):
     srv = make_server("--header-timeout", "1s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     t0 = time.time()
-    assert c.closed_by_peer(timeout=5)
+    assert c.closed_by_peer(timeout=8)
     assert c.buf == b""  # nothing at all was answered
     assert time.time() - t0 >= 0.7
     c.close()
@@ -1152,14 +1182,14 @@ def test_slowloris_trickle_gets_408(make_server):
     # One byte every 0.2 s of a head that would never end: the deadline is for
     # the whole head, so the trickle does not extend it.
     srv = make_server("--header-timeout", "1s")
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=6)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     trickle = b"GET /health HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"s" * 1000
     t0 = time.time()
     out = b""
     closed = False
     i = 0
-    while time.time() - t0 < 6:
+    while time.time() - t0 < 10:
         if i < len(trickle):
             try:
                 s.send(trickle[i:i + 1])
@@ -1179,22 +1209,22 @@ def test_slowloris_trickle_gets_408(make_server):
     elapsed = time.time() - t0
     s.close()
     assert closed, f"still open after {elapsed:.1f}s"
-    assert elapsed < 5
+    assert elapsed < 8  # (the default header timeout is 10 s)
     rs = parse_responses(out)
     assert len(rs) == 1
     assert_json_error(rs[0], 408)
-    assert i < 40  # it was cut off long before the trickle ended
+    assert i < len(trickle)  # it was cut off long before the trickle ended
     assert_healthy(srv)
 
 
 def test_idle_keep_alive_connection_closed(make_server):
     srv = make_server("--idle-timeout", "1s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     c.send(req("GET", "/health"))
     r = c.read_response()
     assert r.status == 200 and not r.closes()
     t0 = time.time()
-    assert c.closed_by_peer(timeout=5)
+    assert c.closed_by_peer(timeout=8)
     assert c.buf == b""  # closed silently, no 408 for an idle connection
     assert time.time() - t0 >= 0.7
     c.close()
@@ -1202,17 +1232,17 @@ def test_idle_keep_alive_connection_closed(make_server):
 
 
 def test_active_keep_alive_connection_survives_idle_timeout(make_server):
-    # Requests every 0.4 s for 2.5 s on a server with --idle-timeout 1s: the
+    # Requests every 0.3 s for 3 s on a server with --idle-timeout 2s: the
     # idle deadline restarts after every request.
-    srv = make_server("--idle-timeout", "1s")
-    c = Conn(srv.port, timeout=6)
+    srv = make_server("--idle-timeout", "2s")
+    c = Conn(srv.port, timeout=10)
     t0 = time.time()
     n = 0
-    while time.time() - t0 < 2.5:
+    while time.time() - t0 < 3:
         c.send(req("GET", "/health"))
         assert c.read_response().status == 200
         n += 1
-        time.sleep(0.4)
+        time.sleep(0.3)
     assert n >= 5
     c.close()
 
@@ -1220,7 +1250,7 @@ def test_active_keep_alive_connection_survives_idle_timeout(make_server):
 def test_idle_keep_alive_not_cut_by_header_timeout(make_server):
     # Between requests the idle timeout applies, not the header timeout.
     srv = make_server("--header-timeout", "1s", "--idle-timeout", "10s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     c.send(req("GET", "/health"))
     assert c.read_response().status == 200
     assert not c.closed_by_peer(timeout=1.8)
@@ -1231,7 +1261,7 @@ def test_idle_keep_alive_not_cut_by_header_timeout(make_server):
 
 def test_header_timeout_for_second_request_on_keep_alive(make_server):
     srv = make_server("--header-timeout", "1s", "--idle-timeout", "10s")
-    c = Conn(srv.port, timeout=6)
+    c = Conn(srv.port, timeout=10)
     c.send(req("GET", "/health"))
     assert c.read_response().status == 200
     time.sleep(0.5)
@@ -1260,7 +1290,7 @@ def test_long_poll_not_cut_by_header_timeout(make_server):
 def test_sse_stream_not_cut_by_idle_or_header_timeout(make_server):
     srv = make_server("--header-timeout", "1s", "--idle-timeout", "1s", "--heartbeat", "500ms")
     ch = unique("sse")
-    s = socket.create_connection(("127.0.0.1", srv.port), timeout=6)
+    s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     s.sendall(req("GET", f"/sub/{ch}", ["Accept: text/event-stream"]))
     out = b""
     t0 = time.time()
@@ -1274,7 +1304,7 @@ def test_sse_stream_not_cut_by_idle_or_header_timeout(make_server):
     assert out.count(b":\n") >= 2  # heartbeats kept coming
     r = httpx.post(f"{srv.url}/pub/{ch}", content=b"still here", timeout=5)
     assert r.status_code == 201 and r.json()["subscribers"] == 1
-    deadline = time.time() + 3
+    deadline = time.time() + 5
     while b"data: still here" not in out and time.time() < deadline:
         ready, _, _ = select.select([s], [], [], 0.1)
         if ready:
