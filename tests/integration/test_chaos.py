@@ -14,23 +14,29 @@ after the k-th event of a read, dropping whatever else the read brought (a
 client that dies mid-stream, possibly mid-event); closes by FIN or by reset
 (SO_LINGER 0); long polls abandoned while held; resume by ?since=,
 Last-Event-ID or (long polling) If-None-Match; late joiners that start from
-the history. Subscribers start with an explicit cursor (?since=all or a unix
-time before the test started) on fresh channels, so that a client-built NDJSON
-cursor may use 0-0 for a channel it has not heard from yet.
+the history. Subscribers start with an explicit cursor on fresh channels
+(?since=all; CHAOS_START=time or mixed: a unix time before the test started),
+so that a client-built NDJSON cursor may use 0-0 for a channel it has not heard
+from yet.
 
 One Python process (asyncio, raw sockets, asyncio.Protocol parsers) drives all
 connections. Size it with environment variables:
-  CHAOS_MESSAGES        messages published in all (default 30000, 10000 against
-                        an AddressSanitizer build: that fits ~45 s on the 2-core
-                        machine; 100000, the design's figure, takes minutes,
-                        mostly because a long-poll answer costs the server time
-                        in proportion to the subscriber's backlog)
+  CHAOS_MESSAGES        messages published in all (default 50000, 20000 against
+                        an AddressSanitizer build: ~25 s on the idle 2-core
+                        machine, ~45 s when it is busy with other work; 100000,
+                        the design's figure, passes in ~60 s idle: the server's
+                        cost of a long-poll answer grows with the subscriber's
+                        backlog, so crier's CPU time triples from 50000 to 100000)
   CHAOS_SUBSCRIBERS     subscribers (default 1000)
   CHAOS_CHANNELS        channels (default 50)
   CHAOS_PUBLISHERS      publisher connections (default 4)
-  CHAOS_PUBLISH_SECONDS the publishers' pace: spread over at least this long (default 12)
+  CHAOS_PUBLISH_SECONDS the publishers' pace: spread over at least this long
+                        (default CHAOS_MESSAGES / 2800, at least 10)
   CHAOS_DEADLINE        seconds the whole run may take before it fails (default 240)
   CHAOS_SEED            random seed (default: random, printed)
+  CHAOS_START           all (default), time or mixed: the first cursor. With time,
+                        resumes meet the spurious gap notices pinned down by the
+                        xfail tests at the end of this file.
 
 Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/test_chaos.py
 """
@@ -65,12 +71,13 @@ def sanitized_build():
         return False
 
 
-N_MESSAGES = env_int("CHAOS_MESSAGES", 10000 if sanitized_build() else 30000)
+N_MESSAGES = env_int("CHAOS_MESSAGES", 20000 if sanitized_build() else 50000)
 N_SUBSCRIBERS = env_int("CHAOS_SUBSCRIBERS", 1000)
 N_CHANNELS = env_int("CHAOS_CHANNELS", 50)
 N_PUBLISHERS = env_int("CHAOS_PUBLISHERS", 4)
-PUBLISH_SECONDS = float(os.environ.get("CHAOS_PUBLISH_SECONDS") or 12)
+PUBLISH_SECONDS = float(os.environ.get("CHAOS_PUBLISH_SECONDS") or max(10.0, N_MESSAGES / 2800))
 DEADLINE = float(os.environ.get("CHAOS_DEADLINE") or 240)
+START = os.environ.get("CHAOS_START") or "all"
 
 # Long polling costs a request per message, so it takes a smaller share (and fewer channels per
 # subscriber) than the streams; each share still has hundreds of reconnections per run.
@@ -619,13 +626,15 @@ async def chaos_run(port, seed):
     chaos = Chaos(port, rng)
     chaos.all_done = asyncio.Event()
     kinds = [k for k, w in KINDS for _ in range(w)]
+    since_time = str(int(time.time()) - 2)
+    starts = {"all": ["all"], "time": [since_time], "mixed": ["all", since_time]}[START]
     subs = []
     for i in range(N_SUBSCRIBERS):
         kind = kinds[i % len(kinds)] if i < len(kinds) else rng.choice(kinds)
         single = 0.55 if kind in ("sse", "ndjson") else 0.7
         nch = 1 if rng.random() < single else rng.randint(2, 4)
         chans = rng.sample(range(N_CHANNELS), nch)
-        subs.append(Subscriber(i, kind, chans, "all", chaos))
+        subs.append(Subscriber(i, kind, chans, rng.choice(starts), chaos))
     # Most start before the first publish; a quarter join while publishing goes on (from the history).
     tasks = []
     for s in subs:
