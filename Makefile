@@ -55,7 +55,9 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrier.a
 # --- packages -------------------------------------------------------------------------------------
 RUN_PKGS  := build-essential pkg-config libuv1-dev libcurl4-openssl-dev
 TEST_PKGS := $(RUN_PKGS) libcmocka-dev clang libclang-rt-14-dev curl python3-pytest python3-httpx \
-             python3-websockets python3-h2 nodejs npm
+             python3-websockets python3-h2 $(NODE_PKGS)
+# Machines that carry NodeSource's nodejs (which bundles npm) can't take Debian's npm beside it.
+NODE_PKGS := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
 deps:
 	@./scripts/install-packages $(RUN_PKGS)
