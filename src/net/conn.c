@@ -22,6 +22,9 @@
 #define LINGER_MS 2000
 
 static void process(cr_conn_t *c);
+static void resume_reading(cr_conn_t *c);
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf);
 static void start_shutdown(cr_conn_t *c);
 static void bad_request(cr_conn_t *c, int code, const char *detail);
 
@@ -91,6 +94,7 @@ static void on_write(uv_write_t *req, int status)
     }
     cr_outq_consume(&c->outq, c->inflight);
     c->inflight = 0;
+    resume_reading(c);
     if (c->outq.count)
         cr_conn_flush(c);
     else
@@ -118,6 +122,8 @@ void cr_conn_flush(cr_conn_t *c)
         if ((size_t)r < total)
             break; /* the socket is full: hand the rest to libuv */
     }
+    if (!c->in_process)
+        resume_reading(c);
     if (c->outq.count) {
         uint32_t n = gather(c, bufs, &total);
         c->wreq.data = c;
@@ -409,6 +415,34 @@ static void send_continue(cr_conn_t *c)
     }
 }
 
+/* Read back-pressure: a client that pipelines requests without reading the
+ * answers is not read from while its answers are over the soft cap, so TCP
+ * slows it down and its memory stays bounded. If it stays stalled past the soft
+ * time it is cut off, like a slow subscriber. */
+static void pause_reading(cr_conn_t *c)
+{
+    if (c->read_paused)
+        return;
+    c->read_paused = 1;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    arm(c, &c->srv->stall_q);
+}
+
+static void resume_reading(cr_conn_t *c)
+{
+    if (!c->read_paused || c->outq.bytes > c->srv->cfg.outq_soft / 2)
+        return;
+    c->read_paused = 0;
+    cr_timerq_cancel(&c->timer);
+    c->timer_q = NULL;
+    if (c->state == CR_CONN_CLOSING || uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) < 0)
+        return;
+    if (c->in && c->state == CR_CONN_READING)
+        process(c);
+    else if (c->state == CR_CONN_READING)
+        arm(c, &c->srv->idle_q);
+}
+
 /* Handles every complete request in c->in, in order, while the connection is
  * ready for one. Consumed bytes are removed from the front of c->in. */
 static void process(cr_conn_t *c)
@@ -417,6 +451,10 @@ static void process(cr_conn_t *c)
     size_t off = 0;
     c->in_process = 1;
     while (c->state == CR_CONN_READING && off < c->inlen) {
+        if (c->outq.bytes > srv->cfg.outq_soft) {
+            pause_reading(c);
+            break;
+        }
         char *p = c->in + off;
         size_t avail = c->inlen - off;
         cr_http_request_t *req = &srv->req;
@@ -571,5 +609,7 @@ void cr_conn_timeout(cr_conn_t *c, cr_timerq_t *q)
         bad_request(c, CR_ETIMEOUT, NULL);
         return;
     }
-    cr_conn_close(c, q == &srv->linger_q ? NULL : "timed out");
+    cr_conn_close(c, q == &srv->linger_q ? NULL
+                     : q == &srv->stall_q ? "cut off: not reading its answers"
+                                          : "timed out");
 }

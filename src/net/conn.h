@@ -52,6 +52,7 @@ typedef struct cr_conn {
     unsigned in_process : 1;
     unsigned http10 : 1;
     unsigned head_only : 1; /* answering HEAD: heads without bodies */
+    unsigned read_paused : 1; /* not reading: answers queued beyond the soft cap */
     char peer[56];
 } cr_conn_t;
 

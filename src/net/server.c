@@ -82,6 +82,7 @@ static void on_sweep(uv_timer_t *t)
     expire_conns(srv, &srv->head_q, now);
     expire_conns(srv, &srv->idle_q, now);
     expire_conns(srv, &srv->linger_q, now);
+    expire_conns(srv, &srv->stall_q, now);
     cr_stream_sweep(srv, now);
     if (now - srv->last_prune_ms >= PRUNE_MS) {
         srv->last_prune_ms = now;
@@ -119,6 +120,7 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     cr_timerq_init(&srv->head_q, cfg->header_timeout_ms);
     cr_timerq_init(&srv->idle_q, cfg->idle_timeout_ms);
     cr_timerq_init(&srv->linger_q, 2000);
+    cr_timerq_init(&srv->stall_q, cfg->outq_soft_ms);
     cr_timerq_init(&srv->hold_q, cfg->hold_ms);
     cr_timerq_init(&srv->hb_q, cfg->heartbeat_ms);
     cr_list_init(&srv->conns);

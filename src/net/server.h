@@ -28,6 +28,7 @@ typedef struct cr_server {
     cr_timerq_t head_q;   /* connections reading a request head or body */
     cr_timerq_t idle_q;   /* keep-alive connections between requests */
     cr_timerq_t linger_q; /* half-closed connections draining input before close */
+    cr_timerq_t stall_q;  /* connections not read from because their client does not read its answers */
     cr_timerq_t hold_q;   /* long polls waiting for a message */
     cr_timerq_t hb_q;     /* streams waiting for their next heartbeat */
     cr_list_t conns;      /* every open connection */

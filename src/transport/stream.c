@@ -281,8 +281,10 @@ static int channel_gap(const cr_stream_t *s, const cr_subnode_t *n)
     /* A cursor this channel never issued: ahead of its last id, or older than
      * the channel itself. It came from an earlier life of the channel (a
      * restart of the memory store, or the channel was dropped), so what was
-     * published in between is unknown: say so rather than skip silently. */
-    if (s->since_kind == CR_SINCE_ID && !cr_msgid_is_none(n->cursor) &&
+     * published in between is unknown: say so rather than skip silently.
+     * A time cursor ({T, UINT64_MAX}, from ?since=<unix time>) names a moment,
+     * not a message, and means the same in any life of the channel. */
+    if (s->since_kind == CR_SINCE_ID && !cr_msgid_is_none(n->cursor) && n->cursor.seq != UINT64_MAX &&
         (cr_msgid_cmp(n->cursor, n->ch->last_id) > 0 || (int64_t)n->cursor.ms < n->ch->created_ms))
         return 1;
     return 0;

@@ -34,9 +34,7 @@ connections. Size it with environment variables:
                         (default CHAOS_MESSAGES / 2800, at least 10)
   CHAOS_DEADLINE        seconds the whole run may take before it fails (default 240)
   CHAOS_SEED            random seed (default: random, printed)
-  CHAOS_START           all (default), time or mixed: the first cursor. With time,
-                        resumes meet the spurious gap notices pinned down by the
-                        xfail tests at the end of this file.
+  CHAOS_START           all, time or mixed (default): the first cursor.
 
 Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/test_chaos.py
 """
@@ -77,7 +75,7 @@ N_CHANNELS = env_int("CHAOS_CHANNELS", 50)
 N_PUBLISHERS = env_int("CHAOS_PUBLISHERS", 4)
 PUBLISH_SECONDS = float(os.environ.get("CHAOS_PUBLISH_SECONDS") or max(10.0, N_MESSAGES / 2800))
 DEADLINE = float(os.environ.get("CHAOS_DEADLINE") or 240)
-START = os.environ.get("CHAOS_START") or "all"
+START = os.environ.get("CHAOS_START") or "mixed"
 
 # Long polling costs a request per message, so it takes a smaller share (and fewer channels per
 # subscriber) than the streams; each share still has hundreds of reconnections per run.
@@ -756,13 +754,11 @@ def test_since_time_then_resume_from_204_cursor_is_not_a_gap(make_server):
         assert "x-crier-gap" not in r.headers, (cursor, r.headers)
 
 
-SPURIOUS_GAP = ("server bug: a compound cursor from a ?since=<unix time> subscription carries the synthetic part "
-                "<T-1>-18446744073709551615 for a channel whose messages the subscriber has not received yet; "
-                "resuming with it is reported as a gap (X-Crier-Gap / crier-gap) although nothing was missed "
-                "(stream.c channel_gap: cursor.ms < channel created_ms)")
+# A compound cursor from a ?since=<unix time> subscription carries the time part
+# <T-1>-18446744073709551615 for a channel the subscriber has had nothing from yet;
+# resuming with it must not be reported as a gap (it once was).
 
 
-@pytest.mark.xfail(reason=SPURIOUS_GAP, strict=True)
 def test_since_time_long_poll_two_channels_resume_is_not_a_gap(make_server):
     # Both channels are fresh and each has one message newer than T. The first answer
     # carries channel a's message and the cursor "<id a>,<T-1>-18446744073709551615";
@@ -780,7 +776,6 @@ def test_since_time_long_poll_two_channels_resume_is_not_a_gap(make_server):
         assert "x-crier-gap" not in r.headers, (cursor, dict(r.headers))
 
 
-@pytest.mark.xfail(reason=SPURIOUS_GAP, strict=True)
 def test_since_time_sse_two_channels_resume_is_not_a_gap(make_server):
     # The client drops after the first event (channel a's); EventSource resumes with its
     # Last-Event-ID, the compound id of that event. Channel b's message must come, with no

@@ -515,10 +515,6 @@ def test_pipelining_flood(make_server):
         assert [m["id"] for m in msgs] == ids
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "server bug: a client that pipelines requests but never reads the answers is never cut off; the answers pile "
-    "up in its output queue without bound (cr_conn_respond/cr_conn_send_buf ignore CR_ESLOW from cr_outq_push, and "
-    "conn.c keeps reading and answering requests whatever the queue holds)"))
 def test_pipelining_client_that_never_reads_is_cut_off(make_server):
     """A client pipelines GET /metrics (about 1.3 KB of answer for 37 bytes of
     request) with a 4 KiB receive buffer and never reads. With --queue-hard 1m
