@@ -7,7 +7,7 @@
 void cr_history_init(cr_history_t *h)
 {
     h->_ring = NULL;
-    h->_cap = h->_head = h->count = 0;
+    h->_cap = h->_head = h->count = h->_nttl = 0;
     h->evicted_last = CR_MSGID_NONE;
 }
 
@@ -38,6 +38,7 @@ void cr_history_append(cr_history_t *h, cr_msg_t *msg)
     }
     h->_ring[(h->_head + h->count) & (h->_cap - 1)] = cr_msg_ref(msg);
     h->count++;
+    h->_nttl += msg->expires_ms != 0;
 }
 
 size_t cr_history_first_after(const cr_history_t *h, cr_msgid_t id)
@@ -63,31 +64,41 @@ static void drop_oldest(cr_history_t *h, int evicted)
     cr_msg_t *m = cr_history_at(h, 0);
     if (evicted)
         h->evicted_last = m->id;
+    h->_nttl -= m->expires_ms != 0;
     cr_msg_unref(m);
     h->_head = (h->_head + 1) & (h->_cap - 1);
     h->count--;
 }
 
+void cr_history_trim(cr_history_t *h, size_t max_count)
+{
+    while (max_count && h->count > max_count)
+        drop_oldest(h, 1);
+}
+
 size_t cr_history_prune(cr_history_t *h, int64_t now_ms, size_t max_count, int64_t max_age_ms)
 {
     size_t before = h->count;
-    while (max_count && h->count > max_count)
-        drop_oldest(h, 1);
+    cr_history_trim(h, max_count);
     while (max_age_ms && h->count && cr_history_at(h, 0)->time_ms + max_age_ms <= now_ms)
         drop_oldest(h, 1);
     /* Messages past their own TTL are gone by the publisher's wish, not lost:
-     * they leave no gap mark. They may sit anywhere in the ring, so compact. */
-    size_t kept = 0;
-    for (size_t i = 0; i < h->count; i++) {
-        cr_msg_t *m = cr_history_at(h, i);
-        if (m->expires_ms && m->expires_ms <= now_ms) {
-            cr_msg_unref(m);
-            continue;
+     * they leave no gap mark. They may sit anywhere in the ring, so compact
+     * (only when some held message has a TTL: the common case costs nothing). */
+    if (h->_nttl) {
+        size_t kept = 0;
+        for (size_t i = 0; i < h->count; i++) {
+            cr_msg_t *m = cr_history_at(h, i);
+            if (m->expires_ms && m->expires_ms <= now_ms) {
+                h->_nttl--;
+                cr_msg_unref(m);
+                continue;
+            }
+            h->_ring[(h->_head + kept) & (h->_cap - 1)] = m;
+            kept++;
         }
-        h->_ring[(h->_head + kept) & (h->_cap - 1)] = m;
-        kept++;
+        h->count = kept;
     }
-    h->count = kept;
     if (h->count == 0 && h->_cap > 8) {
         free(h->_ring);
         h->_ring = NULL;

@@ -16,6 +16,7 @@ typedef struct cr_history {
     cr_msg_t **_ring;
     size_t _cap, _head;
     size_t count;
+    size_t _nttl;            /* held messages with a TTL of their own */
     cr_msgid_t evicted_last; /* newest message dropped by count or age; NONE if none */
 } cr_history_t;
 
@@ -33,5 +34,8 @@ int cr_history_gap_after(const cr_history_t *h, cr_msgid_t id);
 /* Applies retention: keeps at most max_count messages (0: no limit), none older
  * than max_age_ms (0: no limit), none past its own TTL. Returns how many went. */
 size_t cr_history_prune(cr_history_t *h, int64_t now_ms, size_t max_count, int64_t max_age_ms);
+/* Count retention alone, for the publish path: drops the oldest messages beyond
+ * max_count, in time independent of the history's length. */
+void cr_history_trim(cr_history_t *h, size_t max_count);
 
 #endif

@@ -13,8 +13,7 @@ static int mem_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine
     ch->published++;
     ch->last_publish_ms = msg->time_ms;
     cr_history_append(&ch->history, msg);
-    if (e->cfg.max_count && ch->history.count > e->cfg.max_count)
-        cr_history_prune(&ch->history, msg->time_ms, e->cfg.max_count, 0);
+    cr_history_trim(&ch->history, e->cfg.max_count);
     done(arg, 0);
     return 0;
 }

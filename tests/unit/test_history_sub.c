@@ -60,6 +60,38 @@ static void test_history_count_age_ttl(void **state)
     assert_int_equal(cr_msg_live(), 0);
 }
 
+/* The publish path's trim is count-only; the TTL bookkeeping that lets prune
+ * skip its compaction pass follows messages in and out by every route. */
+static void test_history_trim_and_ttl_bookkeeping(void **state)
+{
+    (void)state;
+    cr_registry_t reg;
+    cr_registry_init(&reg);
+    cr_channel_t *ch = cr_registry_get(&reg, "t", 1, 0);
+    for (int i = 0; i < 6; i++)
+        cr_msg_unref(publish(ch, "x", 1000 + i, i % 2 ? 5000 : 0)); /* 1001, 1003, 1005 have TTLs */
+    assert_int_equal(ch->history._nttl, 3);
+    cr_history_trim(&ch->history, 4); /* 1000 and 1001 go */
+    assert_int_equal(ch->history.count, 4);
+    assert_int_equal(ch->history._nttl, 2);
+    assert_int_equal(ch->history.evicted_last.ms, 1001);
+    cr_history_trim(&ch->history, 0); /* 0: no limit */
+    assert_int_equal(ch->history.count, 4);
+    assert_int_equal(cr_history_prune(&ch->history, 5000, 0, 0), 2); /* the two TTLs left expire */
+    assert_int_equal(ch->history._nttl, 0);
+    assert_int_equal(ch->history.count, 2);
+    assert_int_equal(cr_history_at(&ch->history, 0)->id.ms, 1002);
+    assert_int_equal(cr_history_at(&ch->history, 1)->id.ms, 1004);
+    assert_int_equal(ch->history.evicted_last.ms, 1001); /* TTL expiry leaves no gap mark */
+    cr_msg_unref(publish(ch, "x", 1006, 6000));
+    assert_int_equal(cr_history_prune(&ch->history, 6000, 0, 0), 1);
+    assert_int_equal(ch->history._nttl, 0);
+    cr_history_clear(&ch->history);
+    assert_int_equal(ch->history._nttl, 0);
+    cr_registry_destroy(&reg);
+    assert_int_equal(cr_msg_live(), 0);
+}
+
 static void test_history_ring_wraps(void **state)
 {
     (void)state;
@@ -268,6 +300,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_history_count_age_ttl),
+        cmocka_unit_test(test_history_trim_and_ttl_bookkeeping),
         cmocka_unit_test(test_history_ring_wraps),
         cmocka_unit_test(test_channel_names),
         cmocka_unit_test(test_registry_grows_and_removes),
