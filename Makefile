@@ -98,7 +98,7 @@ build-fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p build-fuzz
 	@echo "FUZZ $@"
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \
-	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_LIB_SRC)
+	    -fno-sanitize-recover=all -o $@ $< $(FUZZ_LIB_SRC) -lz -lcrypto -lm
 
 FUZZ_SECONDS ?= 600
 test-fuzz-short:

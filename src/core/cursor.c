@@ -84,7 +84,7 @@ int cr_since_parse(const char *s, size_t len, int64_t now_ms, size_t nch, cr_sin
     if (cr_duration_parse(s, len, &d))
         return CR_ECURSOR;
     since->kind = CR_SINCE_TIME;
-    since->time_ms = now_ms - d;
+    since->time_ms = d < now_ms ? now_ms - d : 0; /* further back than the epoch: everything */
     return 0;
 }
 

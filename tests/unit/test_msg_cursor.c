@@ -91,6 +91,10 @@ static void test_since_forms(void **state)
     assert_int_equal(cr_since_parse("10m", 3, 1000000, 1, &s, ids), 0);
     assert_int_equal(s.kind, CR_SINCE_TIME);
     assert_int_equal(s.time_ms, 1000000 - 600000);
+    /* a duration reaching back past the epoch means everything (found by fuzz_cursor) */
+    assert_int_equal(cr_since_parse("77165150m", 9, 1700000000000LL, 1, &s, ids), 0);
+    assert_int_equal(s.kind, CR_SINCE_TIME);
+    assert_int_equal(s.time_ms, 0);
     assert_int_equal(cr_since_parse("1700000000", 10, 0, 1, &s, ids), 0);
     assert_int_equal(s.time_ms, 1700000000000LL);
     const char *bad[] = {"", "x", "10x", "al", "1700000000000000", "-", "m"};
