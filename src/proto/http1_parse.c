@@ -129,8 +129,12 @@ static int parse_request_line(const char *buf, size_t end, size_t *pos, cr_http_
     if ((rc = expect_crlf(buf, end, &p)) != 0)
         return rc;
 
-    if (major != 1 || req->minor_version > 1)
+    if (major != 1)
         return CR_EVERSION;
+    /* RFC 9110 section 2.5: a higher minor version of a major version we speak is
+     * handled as the highest minor we implement. */
+    if (req->minor_version > 1)
+        req->minor_version = 1;
     if (req->target.ptr[0] == '*' && !cr_span_eq(req->method, "OPTIONS"))
         return CR_EBADREQ;
 
