@@ -16,7 +16,7 @@ CFLAGS_BASE += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-reco
 LDFLAGS     += -fsanitize=$(SANITIZE)
 endif
 CFLAGS  := $(CFLAGS_BASE) $(CFLAGS)
-LIBS    := -luv -lcurl -lm -lpthread
+LIBS    := -luv -lcurl -lsqlite3 -lhiredis -lcrypto -lz -lm -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/proto/*.c src/net/*.c src/transport/*.c src/engine/*.c) \
                    $(filter-out src/cli/main.c,$(wildcard src/cli/*.c)))
@@ -53,9 +53,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libcrier.a
 	$(Q)$(CC) $(CFLAGS) -Itests/unit $(LDFLAGS) -o $@ $< $(BUILD)/libcrier.a -lcmocka $(LIBS)
 
 # --- packages -------------------------------------------------------------------------------------
-RUN_PKGS  := build-essential pkg-config libuv1-dev libcurl4-openssl-dev
+RUN_PKGS  := build-essential pkg-config libuv1-dev libcurl4-openssl-dev libsqlite3-dev libssl-dev zlib1g-dev \
+             libhiredis-dev
 TEST_PKGS := $(RUN_PKGS) libcmocka-dev clang libclang-rt-14-dev curl python3-pytest python3-httpx \
-             python3-websockets python3-h2 $(NODE_PKGS)
+             python3-websockets python3-h2 chromium redis-server $(NODE_PKGS)
 # Machines that carry NodeSource's nodejs (which bundles npm) can't take Debian's npm beside it.
 NODE_PKGS := $(if $(shell command -v npm 2>/dev/null),,nodejs npm)
 
@@ -64,7 +65,8 @@ deps:
 
 deps-test:
 	@./scripts/install-packages $(TEST_PKGS)
-	@cd tests/node && [ -d node_modules/eventsource ] || npm install --no-audit --no-fund --silent
+	@cd tests/node && [ -d node_modules/eventsource ] && [ -d node_modules/ws ] || npm install --no-audit --no-fund --silent
+	@cd tests/browser && [ -d node_modules/playwright-core ] || npm install --no-audit --no-fund --silent
 
 # --- run ------------------------------------------------------------------------------------------
 run: deps

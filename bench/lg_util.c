@@ -324,6 +324,28 @@ int64_t lg_proc_rss_kib(pid_t pid)
     return kib;
 }
 
+int64_t lg_kernel_sock_kib(void)
+{
+    char line[256];
+    int64_t slab = -1, pages = 0;
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (strncmp(line, "Slab:", 5) == 0)
+            slab = strtoll(line + 5, NULL, 10);
+    fclose(f);
+    if ((f = fopen("/proc/net/sockstat", "r"))) {
+        while (fgets(line, sizeof(line), f)) {
+            const char *m = strncmp(line, "TCP:", 4) == 0 ? strstr(line, " mem ") : NULL;
+            if (m)
+                pages = strtoll(m + 5, NULL, 10);
+        }
+        fclose(f);
+    }
+    return slab < 0 ? -1 : slab + pages * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
 int lg_proc_cores(lg_cores_t *out)
 {
     FILE *f = fopen("/proc/stat", "r");

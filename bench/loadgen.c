@@ -35,8 +35,11 @@ enum { PH_CONNECT, PH_SETTLE, PH_RUN, PH_DRAIN, PH_DONE };
 
 typedef struct opts {
     struct sockaddr_in addr;
+    struct sockaddr_in pub_addr; /* --pub-target: publishers go to another node of a cluster */
+    int pub_elsewhere;
     const char *name, *tag;
     int transport;
+    int ws; /* stream subscribers speak WebSocket instead of SSE */
     int subs, channels, pubs, window, size, nsrc, procs, idle, connect_batch;
     double rate, duration, warmup, hold, drain_max;
     int spin_us, batch_us;
@@ -143,7 +146,8 @@ static void conn_open(lg_t *lg, conn_t *c)
         int one = 1;
         setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     }
-    int r = connect(c->fd, (struct sockaddr *)&lg->o.addr, sizeof(lg->o.addr));
+    const struct sockaddr_in *to = c->kind == K_PUB && lg->o.pub_elsewhere ? &lg->o.pub_addr : &lg->o.addr;
+    int r = connect(c->fd, (const struct sockaddr *)to, sizeof(*to));
     if (r < 0 && errno != EINPROGRESS)
         die("connect");
     c->state = ST_CONNECTING;
@@ -223,7 +227,12 @@ static void send_subscribe(lg_t *lg, conn_t *c)
 {
     char req[512];
     int n;
-    if (c->kind == K_SSE)
+    if (c->kind == K_SSE && lg->o.ws)
+        n = snprintf(req, sizeof(req),
+                     "GET /sub/%s_%u HTTP/1.1\r\nHost: bench\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+                     lg->o.tag, c->ch);
+    else if (c->kind == K_SSE)
         n = snprintf(req, sizeof(req),
                      "GET /sub/%s_%u HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n", lg->o.tag,
                      c->ch);
@@ -344,6 +353,40 @@ static size_t sse_lines(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t no
     return off;
 }
 
+/* Server WebSocket frames (never masked): each text or binary frame is one message; pings
+ * are answered (a masked empty pong), so a long run is not closed for silence. */
+static size_t ws_frames(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t now)
+{
+    size_t off = 0;
+    while (n - off >= 2) {
+        const unsigned char *h = (const unsigned char *)p + off;
+        uint64_t len = h[1] & 0x7F;
+        size_t hl = 2;
+        if (len == 126) {
+            if (n - off < 4)
+                break;
+            len = (uint64_t)h[2] << 8 | h[3];
+            hl = 4;
+        } else if (len == 127) {
+            if (n - off < 10)
+                break;
+            len = 0;
+            for (int i = 0; i < 8; i++)
+                len = len << 8 | h[2 + i];
+            hl = 10;
+        }
+        if (n - off - hl < len)
+            break;
+        int op = h[0] & 0x0F;
+        if (op == 1 || op == 2)
+            on_payload(lg, c, p + off + hl, (size_t)len, now);
+        else if (op == 9)
+            conn_write(lg, c, "\x8a\x80\0\0\0\0", 6);
+        off += hl + (size_t)len;
+    }
+    return off;
+}
+
 static void copy_span(char *dst, size_t cap, lg_span_t s)
 {
     if (s.n >= cap)
@@ -400,7 +443,7 @@ static void on_head(lg_t *lg, conn_t *c, const lg_resp_t *r, int64_t now)
 {
     c->status = r->status;
     if (c->kind == K_SSE) {
-        if (r->status != 200) {
+        if (r->status != (lg->o.ws ? 101 : 200)) {
             lg->sub_errors++;
             c->state = ST_DEAD;
             return;
@@ -489,7 +532,7 @@ static void process(lg_t *lg, conn_t *c, char *b, size_t dec_end, size_t total, 
             size_t used;
             end = raw + lg_chunk_decode(&c->ck, b + raw, total - raw, &used);
         }
-        pos += sse_lines(lg, c, b + pos, end - pos, now);
+        pos += lg->o.ws ? ws_frames(lg, c, b + pos, end - pos, now) : sse_lines(lg, c, b + pos, end - pos, now);
         total = end;
         break;
     }
@@ -895,7 +938,7 @@ static void print_common(const lg_t *lg)
     const opts_t *o = &lg->o;
     printf("\"server\":\"%s\",\"tag\":\"%s\",\"transport\":\"%s\",\"subs\":%d,\"channels\":%d,\"pubs\":%d,"
            "\"window\":%d,\"rate\":%.0f,\"size\":%d,",
-           o->name, o->tag, o->transport == K_LP ? "longpoll" : "sse", o->subs, o->channels, o->pubs,
+           o->name, o->tag, o->transport == K_LP ? "longpoll" : o->ws ? "ws" : "sse", o->subs, o->channels, o->pubs,
            o->window, o->rate, o->size);
 }
 
@@ -960,6 +1003,7 @@ static int run_idle(const opts_t *o)
 {
     int procs = o->procs < 1 ? 1 : o->procs;
     int64_t rss0 = o->server_pid ? lg_proc_rss_kib(o->server_pid) : -1;
+    int64_t kern0 = lg_kernel_sock_kib();
     int64_t t0 = lg_now_ns();
     pid_t pids[64];
     int rep[64], ctl[64];
@@ -1019,6 +1063,7 @@ static int run_idle(const opts_t *o)
     int64_t cpu_before = o->server_pid ? lg_proc_cpu_ns(o->server_pid) : 0;
     usleep((useconds_t)(o->hold * 1e6));
     int64_t rss1 = o->server_pid ? lg_proc_rss_kib(o->server_pid) : -1;
+    int64_t kern1 = lg_kernel_sock_kib();
     int64_t cpu_idle = o->server_pid ? lg_proc_cpu_ns(o->server_pid) - cpu_before : 0;
     for (int k = 0; k < procs; k++)
         close(ctl[k]);
@@ -1026,11 +1071,15 @@ static int run_idle(const opts_t *o)
         waitpid(pids[k], NULL, 0);
     double connect_s = t_ready > t0 ? (double)(t_ready - t0) / 1e9 : 0;
     printf("{\"server\":\"%s\",\"tag\":\"%s\",\"transport\":\"%s\",\"subs\":%d,\"channels\":%d,\"procs\":%d,",
-           o->name, o->tag, o->transport == K_LP ? "longpoll" : "sse", o->subs, o->channels, procs);
+           o->name, o->tag, o->transport == K_LP ? "longpoll" : o->ws ? "ws" : "sse", o->subs, o->channels, procs);
     printf("\"subs_ready\":%llu,\"connect_errors\":%llu,\"connect_s\":%.3f,\"connects_per_s\":%.0f,", ready,
            errors, connect_s, connect_s > 0 ? (double)ready / connect_s : 0);
-    printf("\"rss_before_kib\":%lld,\"rss_after_kib\":%lld,\"kib_per_sub\":%.2f,\"idle_server_cpu\":%.1f}\n",
-           (long long)rss0, (long long)rss1, ready ? (double)(rss1 - rss0) / (double)ready : 0,
+    /* Both ends of each loopback connection are sockets of this machine and cost the kernel
+     * about the same: the server's share is half of what the kernel grew by. */
+    double kern_per_sub = ready && kern0 >= 0 && kern1 >= 0 ? (double)(kern1 - kern0) / 2.0 / (double)ready : -1;
+    printf("\"rss_before_kib\":%lld,\"rss_after_kib\":%lld,\"kib_per_sub\":%.2f,\"kernel_kib_per_sub\":%.2f,"
+           "\"idle_server_cpu\":%.1f}\n",
+           (long long)rss0, (long long)rss1, ready ? (double)(rss1 - rss0) / (double)ready : 0, kern_per_sub,
            o->hold > 0 ? (double)cpu_idle / (o->hold * 1e9) * 100 : 0);
     return 0; /* how many were held is in the report */
 }
@@ -1044,9 +1093,10 @@ static void usage(void)
         "usage: loadgen run --target HOST:PORT [options]\n"
         "       loadgen raw --listen HOST:PORT --subs N --duration SEC [--size BYTES]\n"
         "run options:\n"
+        "  --pub-target H:P     publishers connect there instead (another node of a cluster)\n"
         "  --name NAME          label in the output (default: server)\n"
         "  --tag TAG            channel name prefix, [A-Za-z0-9_] (default: b)\n"
-        "  --transport sse|longpoll\n"
+        "  --transport sse|ws|longpoll\n"
         "  --subs N             subscribers (default 0); subscriber i is on channel i %% channels\n"
         "  --channels N         channels (default 1)\n"
         "  --pubs N             publisher connections (default 1; 0 = an external source, the raw "
@@ -1113,6 +1163,10 @@ static int parse_opts(int argc, char **argv, opts_t *o)
             if (parse_target(v, &o->addr) < 0)
                 return -1;
             have_target = 1;
+        } else if (!strcmp(k, "--pub-target")) {
+            if (parse_target(v, &o->pub_addr) < 0)
+                return -1;
+            o->pub_elsewhere = 1;
         } else if (!strcmp(k, "--name"))
             o->name = v;
         else if (!strcmp(k, "--tag"))
@@ -1120,6 +1174,8 @@ static int parse_opts(int argc, char **argv, opts_t *o)
         else if (!strcmp(k, "--transport")) {
             if (!strcmp(v, "sse"))
                 o->transport = K_SSE;
+            else if (!strcmp(v, "ws"))
+                o->transport = K_SSE, o->ws = 1;
             else if (!strcmp(v, "longpoll"))
                 o->transport = K_LP;
             else

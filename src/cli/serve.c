@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "core/cursor.h"
 #include "net/log.h"
+#include "net/redis_loop.h"
 #include "net/server.h"
 
 static const char usage[] =
@@ -18,7 +19,17 @@ static const char usage[] =
     "Starts the push server. Every flag has an embedded default.\n"
     "\n"
     "  --listen HOST:PORT       address to listen on (default 0.0.0.0:8080)\n"
-    "  --memory                 keep messages in memory only (the one store so far; the default)\n"
+    "  --relay-listen HOST:PORT also serve the raw TCP relay (line protocol) there (default: off)\n"
+    "  --data DIR               the durable store's directory (default ./crier-data)\n"
+    "  --memory                 keep messages in memory only: nothing survives a restart\n"
+    "  --redis URL[,URL...]     run as one node of a cluster on Redis (takes precedence over\n"
+    "                           --data and --memory): redis://[[user]:pass@]host[:port][/db];\n"
+    "                           several URLs spread channels over several servers\n"
+    "  --node-id NAME           this node's name in the cluster (default host-pid-random)\n"
+    "  --redis-tls              reach Redis over TLS (needs hiredis with SSL; see README)\n"
+    "  --redis-tls-ca FILE      CA certificates for --redis-tls\n"
+    "  --sync MODE              normal: an acknowledged message survives a crash of crier;\n"
+    "                           full: it also survives a power cut (slower) (default normal)\n"
     "  --history N              messages kept per channel (default 1000; 0 = no limit)\n"
     "  --history-age DUR        oldest message kept, e.g. 24h, 30m (default 24h; 0 = no limit)\n"
     "  --max-ttl DUR            largest X-TTL a publisher may set (default 30d)\n"
@@ -34,6 +45,13 @@ static const char usage[] =
     "  --queue-hard SIZE        output queue per connection: cut off above this (default 8m)\n"
     "  --queue-soft SIZE        ... or above this for longer than --queue-soft-time (default 1m)\n"
     "  --queue-soft-time DUR    (default 10s)\n"
+    "  --ws-ping DUR            WebSocket ping interval; a client that has not answered the last\n"
+    "                           ping by the next one is closed (default 30s)\n"
+    "  --ws-max-message SIZE    largest message a WebSocket client may send (default 1m; close 1009)\n"
+    "  --ws-publish             WebSocket clients may publish: each message they send goes to the\n"
+    "                           channels they subscribed to (default off)\n"
+    "  --ws-origin LIST         allowed browser Origins, comma-separated, e.g.\n"
+    "                           https://app.example.com (default any; others get 403)\n"
     "  --log-level LEVEL        error, warn, info or debug (default info)\n"
     "  -h, --help               this text\n"
     "\n"
@@ -63,29 +81,35 @@ static int parse_dur(const char *s, int64_t *out)
     return cr_duration_parse(s, strlen(s), out);
 }
 
-static int parse_listen(const char *s, cr_config_t *cfg)
+/* "HOST:PORT" or "[V6]:PORT" into host (an empty host means all interfaces). 0 or -1. */
+static int parse_hostport(const char *s, char *host, size_t hostcap, int *port_out)
 {
     const char *colon = strrchr(s, ':');
     if (!colon)
         return -1;
     size_t hlen = (size_t)(colon - s);
-    if (hlen >= sizeof(cfg->listen_host))
+    if (hlen >= hostcap)
         return -1;
     char *end;
     long port = strtol(colon + 1, &end, 10);
     if (*end || port < 0 || port > 65535)
         return -1;
     if (hlen >= 2 && s[0] == '[' && s[hlen - 1] == ']') {
-        memcpy(cfg->listen_host, s + 1, hlen - 2);
-        cfg->listen_host[hlen - 2] = '\0';
+        memcpy(host, s + 1, hlen - 2);
+        host[hlen - 2] = '\0';
     } else {
-        memcpy(cfg->listen_host, s, hlen);
-        cfg->listen_host[hlen] = '\0';
+        memcpy(host, s, hlen);
+        host[hlen] = '\0';
     }
-    if (!cfg->listen_host[0])
-        strcpy(cfg->listen_host, "0.0.0.0");
-    cfg->listen_port = (int)port;
+    if (!host[0])
+        strcpy(host, "0.0.0.0");
+    *port_out = (int)port;
     return 0;
+}
+
+static int parse_listen(const char *s, cr_config_t *cfg)
+{
+    return parse_hostport(s, cfg->listen_host, sizeof(cfg->listen_host), &cfg->listen_port);
 }
 
 static void raise_fd_limit(void)
@@ -111,11 +135,39 @@ int cr_cli_serve(int argc, char **argv)
             return 0;
         } else if (!strcmp(f, "--memory")) {
             takes = 0;
+            cfg.memory = 1;
+        } else if (!strcmp(f, "--ws-publish")) {
+            takes = 0;
+            cfg.ws_publish = 1;
+        } else if (!strcmp(f, "--redis-tls")) {
+            takes = 0;
+            cfg.redis_tls = 1;
         } else if (!v) {
             fprintf(stderr, "crier serve: %s needs a value (see crier serve --help)\n", f);
             return 2;
+        } else if (!strcmp(f, "--redis")) {
+            bad = !*v || strlen(v) >= sizeof(cfg.redis_urls);
+            if (!bad)
+                strcpy(cfg.redis_urls, v);
+        } else if (!strcmp(f, "--node-id")) {
+            bad = !*v || strlen(v) >= 101 || strpbrk(v, " \t\r\n") != NULL;
+            if (!bad)
+                strcpy(cfg.node_id, v);
+        } else if (!strcmp(f, "--redis-tls-ca")) {
+            bad = !*v || strlen(v) >= sizeof(cfg.redis_tls_ca);
+            if (!bad)
+                strcpy(cfg.redis_tls_ca, v);
+        } else if (!strcmp(f, "--data")) {
+            bad = !*v || strlen(v) >= sizeof(cfg.data_dir);
+            if (!bad)
+                strcpy(cfg.data_dir, v);
+        } else if (!strcmp(f, "--sync")) {
+            bad = strcmp(v, "normal") && strcmp(v, "full");
+            cfg.sync_full = !strcmp(v, "full");
         } else if (!strcmp(f, "--listen")) {
             bad = parse_listen(v, &cfg);
+        } else if (!strcmp(f, "--relay-listen")) {
+            bad = parse_hostport(v, cfg.relay_host, sizeof(cfg.relay_host), &cfg.relay_port);
         } else if (!strcmp(f, "--history")) {
             bad = parse_size(v, &cfg.history_count);
         } else if (!strcmp(f, "--history-age")) {
@@ -148,6 +200,15 @@ int cr_cli_serve(int argc, char **argv)
             cfg.outq_soft = sz;
         } else if (!strcmp(f, "--queue-soft-time")) {
             bad = parse_dur(v, &cfg.outq_soft_ms);
+        } else if (!strcmp(f, "--ws-ping")) {
+            bad = parse_dur(v, &cfg.ws_ping_ms) || cfg.ws_ping_ms <= 0;
+        } else if (!strcmp(f, "--ws-max-message")) {
+            bad = parse_size(v, &cfg.ws_max_message) || cfg.ws_max_message == 0 ||
+                  cfg.ws_max_message > (1u << 30);
+        } else if (!strcmp(f, "--ws-origin")) {
+            bad = strlen(v) >= sizeof(cfg.ws_origins);
+            if (!bad)
+                strcpy(cfg.ws_origins, v);
         } else if (!strcmp(f, "--log-level")) {
             bad = cr_log_level_parse(v, &cr_log_level);
         } else {
@@ -167,9 +228,30 @@ int cr_cli_serve(int argc, char **argv)
     uv_loop_t *loop = uv_default_loop();
     cr_engine_config_t ecfg = {cfg.history_count, cfg.history_age_ms};
     cr_server_t *srv = cr_xcalloc(1, sizeof(*srv));
-    cr_engine_t *engine = cr_engine_memory_new(&srv->reg, &ecfg);
-    cr_server_init(srv, loop, &cfg, engine);
-    if (cr_server_listen(srv) < 0) {
+    cr_engine_t *engine = NULL;
+    if (cfg.redis_urls[0]) {
+        char err[512];
+        cr_engine_redis_config_t rcfg = {cfg.redis_urls, cfg.node_id, cfg.redis_tls, cfg.redis_tls_ca,
+                                         cr_redis_loop_attach, loop};
+        if (cr_engine_redis_open(&ecfg, &rcfg, &engine, err, sizeof(err)) < 0) {
+            fprintf(stderr, "crier serve: %s\n", err);
+            free(srv);
+            return 2;
+        }
+    } else if (cfg.memory) {
+        engine = cr_engine_memory_new(&srv->reg, &ecfg);
+    } else {
+        char err[4200];
+        int r = cr_engine_sqlite_open(&ecfg, cfg.data_dir, cfg.sync_full, &engine, err, sizeof(err));
+        if (r < 0) {
+            /* Never start empty over a store that could not be read. */
+            cr_log(CR_LOG_ERROR, "%s", err);
+            fprintf(stderr, "crier serve: cannot open the message store: %s\n", err);
+            free(srv);
+            return 1;
+        }
+    }
+    if (cr_server_init(srv, loop, &cfg, engine) < 0 || cr_server_listen(srv) < 0) {
         cr_server_stop(srv);
         uv_run(loop, UV_RUN_DEFAULT);
         cr_server_free(srv);

@@ -54,7 +54,8 @@ static const char usage[] =
     "Flags may also be written --flag=VALUE. Messages published with an event name\n"
     "are printed like the others. crier's own notices go to stderr: a 'crier-gap'\n"
     "event (messages lost to the server's retention) prints 'crier: gap: ...' and\n"
-    "carries on; 'crier-deleted' (the channel was deleted) prints a notice and exits 0.\n"
+    "carries on; 'crier-deleted' (the channel was deleted) prints a notice and exits 0;\n"
+    "'crier-hello' prints the connection's client id (what POST /pub/@ID reaches).\n"
     "Ctrl-C exits 0. An HTTP 4xx answer prints the server's JSON error to stderr and\n"
     "exits 1 without retrying. Exit status: 0 done, 1 failed, 2 bad usage.\n"
     "\n"
@@ -170,7 +171,10 @@ static void on_event(void *arg, const cr_sse_event_t *ev)
     sub_t *s = arg;
     if (s->done)
         return;
-    if (is(ev, "crier-gap")) {
+    if (is(ev, "crier-hello")) {
+        /* The connection's client id: what POST /pub/@<id> addresses. A notice, not a message. */
+        fprintf(stderr, "crier: connected as client %.*s\n", (int)ev->data_len, ev->data);
+    } else if (is(ev, "crier-gap")) {
         fprintf(stderr, "crier: gap: messages were dropped by the server's retention before delivery: %s\n",
                 ev->data);
     } else if (is(ev, "crier-deleted")) {

@@ -28,7 +28,17 @@ static const err_row_t rows[] = {
     {CR_EUNAVAIL, 503, "message store unavailable"},
     {CR_EVERSION, 505, "HTTP version not supported"},
     {CR_ETOOMANYCONN, 503, "too many connections"},
+    {CR_EWSPROTO, 400, "WebSocket protocol error"},
+    {CR_EUTF8, 400, "WebSocket text message is not valid UTF-8"},
+    {CR_EWSTOOBIG, 413, "WebSocket message larger than the size limit"},
+    {CR_EWSVERSION, 426, "WebSocket version not supported: Sec-WebSocket-Version must be 13"},
+    {CR_EWSORIGIN, 403, "WebSocket Origin not allowed (see --ws-origin)"},
+    {CR_ELINETOOLONG, 400, "line too long"},
+    {CR_ERELAYCMD, 400, "bad command"},
     {CR_ENOMEM, 503, "out of memory"},
+    {-ENOSPC, 503, "message store full: no space left on the device; retry later"},
+    {-EIO, 503, "message store write failed (I/O error); retry later"},
+    {-EROFS, 503, "message store is read-only; retry later"},
     {CR_EINVAL, 400, "invalid argument"},
 };
 
@@ -54,4 +64,26 @@ int cr_err_http_status(int code)
 {
     const err_row_t *r = find(code);
     return r ? r->status : 500;
+}
+
+int cr_err_ws_close(int code)
+{
+    switch (code) {
+    case CR_EWSPROTO:
+        return 1002;
+    case CR_EUTF8:
+        return 1007;
+    case CR_EWSTOOBIG:
+    case CR_EBODYTOOBIG:
+        return 1009;
+    case CR_EGONE:
+        return 1000;
+    case CR_EUNAVAIL:
+    case CR_ETIMEOUT:
+        return 1001;
+    case CR_ESLOW:
+        return 1008;
+    default:
+        return 1011;
+    }
 }

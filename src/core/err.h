@@ -29,12 +29,21 @@ enum {
     CR_EGONE = -1014,       /* channel deleted -> 410 */
     CR_EUNAVAIL = -1015,    /* store unavailable -> 503 */
     CR_EVERSION = -1016,    /* unsupported HTTP version -> 505 */
-    CR_ETOOMANYCONN = -1017 /* connection limit reached -> 503 */
+    CR_ETOOMANYCONN = -1017, /* connection limit reached -> 503 */
+    CR_ELINETOOLONG = -1018, /* relay: a command line over the limit (the connection is closed) */
+    CR_ERELAYCMD = -1019,    /* relay: a command line that can't be understood (answered, kept) */
+    CR_EWSPROTO = -1040,     /* WebSocket protocol violation -> close 1002 */
+    CR_EUTF8 = -1041,        /* WebSocket text that is not UTF-8 -> close 1007 */
+    CR_EWSTOOBIG = -1042,    /* WebSocket message over the size limit -> close 1009 */
+    CR_EWSVERSION = -1043,   /* WebSocket version other than 13 -> 426 */
+    CR_EWSORIGIN = -1044     /* WebSocket Origin not allowed -> 403 */
 };
 
 /* Human-readable text for a code (never NULL). */
 const char *cr_err_text(int code);
 /* HTTP status to answer a request that failed with this code (500 if unknown). */
 int cr_err_http_status(int code);
+/* WebSocket close code to end a connection that failed with this code (1011 if unknown). */
+int cr_err_ws_close(int code);
 
 #endif

@@ -25,6 +25,10 @@ typedef struct cr_sub cr_sub_t;
  * owner detaches it later, never during a fan-out. */
 typedef int (*cr_sub_deliver_fn)(cr_sub_t *sub, cr_msg_t *msg, size_t idx);
 
+/* The idx a deliver callback gets for a message addressed to the subscriber
+ * itself (POST /pub/@client): it came from no channel node and moves no cursor. */
+#define CR_SUB_DIRECT ((size_t)-1)
+
 typedef struct cr_subnode {
     cr_list_t link; /* on channel->subs */
     cr_sub_t *sub;
@@ -62,6 +66,28 @@ int cr_sub_offer(cr_sub_t *sub, size_t idx, cr_msg_t *msg);
 void cr_sub_detach(cr_sub_t *sub);
 /* The cursor ids, one per node, into ids[0..nch). */
 void cr_sub_cursor(const cr_sub_t *sub, cr_msgid_t *ids);
+
+/* Hands msg, addressed to this subscriber alone, to deliver() with idx
+ * CR_SUB_DIRECT: no cursor check, no cursor change. Held in order while the
+ * subscriber catches up. Returns the deliver result (0 when held), or
+ * CR_ENOTFOUND when the subscriber is closing. */
+int cr_sub_direct(cr_sub_t *sub, cr_msg_t *msg);
+
+/* Changing the channel set at run time (a relay client's sub / unsub). Only on a
+ * live subscriber (not catching up), and never from inside a fan-out: node
+ * indexes move. */
+
+/* The index of the node on ch, or -1. */
+long cr_sub_find(const cr_sub_t *sub, const cr_channel_t *ch);
+/* Adds a node on ch with the given cursor and returns its index. The node is not
+ * linked yet: nothing reaches it until cr_sub_node_live(). */
+size_t cr_sub_add(cr_sub_t *sub, cr_channel_t *ch, cr_msgid_t cursor);
+/* Replays ch's retained history after node idx's cursor, then links the node so
+ * that live messages follow. Nothing can be published between the two, since
+ * both happen in one call. Returns 0 or the first non-zero deliver result. */
+int cr_sub_node_live(cr_sub_t *sub, size_t idx);
+/* Unlinks node idx and drops it; the last node takes its index. */
+void cr_sub_remove(cr_sub_t *sub, size_t idx);
 
 /* Fans msg out to every subscriber of ch. Returns the number it was offered to. */
 size_t cr_channel_fanout(cr_channel_t *ch, cr_msg_t *msg);

@@ -52,9 +52,44 @@ static void mem_prune(cr_engine_t *e, int64_t now_ms)
     cr_registry_foreach(e->reg, prune_one, &p);
 }
 
+static int mem_restore(cr_engine_t *e, int64_t now_ms)
+{
+    (void)e, (void)now_ms;
+    return 0;
+}
+
+static void mem_idle(cr_engine_t *e)
+{
+    (void)e;
+}
+
+/* Scheduled items live only in the server's heap: nothing else to keep. */
+static int mem_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
+{
+    (void)e, (void)it;
+    done(arg, 0);
+    return 0;
+}
+
+static int mem_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
+{
+    (void)e, (void)id;
+    if (done)
+        done(arg, 0);
+    return 0;
+}
+
 static void mem_destroy(cr_engine_t *e)
 {
     free(e);
+}
+
+/* One node: the caller's own count is the whole answer. */
+static int mem_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
+                          void *arg)
+{
+    (void)e, (void)ch, (void)done, (void)arg;
+    return CR_ENOTSUP;
 }
 
 static const cr_engine_ops_t memory_ops = {
@@ -63,6 +98,12 @@ static const cr_engine_ops_t memory_ops = {
     .load = mem_load,
     .drop = mem_drop,
     .prune = mem_prune,
+    .restore = mem_restore,
+    .flush = mem_idle,
+    .complete = mem_idle,
+    .sched_add = mem_sched_add,
+    .sched_del = mem_sched_del,
+    .subscribers = mem_subscribers,
     .destroy = mem_destroy,
 };
 

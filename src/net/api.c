@@ -52,7 +52,9 @@ static int printable(const char *s, size_t len)
 /* --- publish ---------------------------------------------------------------------------------------- */
 
 typedef struct publish {
-    cr_conn_t *conn;
+    cr_server_t *srv;
+    cr_publish_done_fn done;
+    void *arg;
     size_t n, pending;
     int status;
     size_t subscribers;
@@ -63,12 +65,8 @@ typedef struct publish {
 
 static void publish_answer(publish_t *p)
 {
-    cr_conn_t *c = p->conn;
-    if (p->status < 0) {
-        cr_log(CR_LOG_WARN, "%s: publish failed: %s", c->peer, cr_err_text(p->status));
-        cr_conn_error(c, p->status, NULL);
-    } else {
-        cr_buf_t b = CR_BUF_INIT;
+    cr_buf_t b = CR_BUF_INIT;
+    if (p->status == 0) {
         cr_msgid_t ids[p->n];
         for (size_t i = 0; i < p->n; i++)
             ids[i] = p->msgs[i]->id;
@@ -78,18 +76,17 @@ static void publish_answer(publish_t *p)
         for (size_t i = 0; i < p->n; i++) {
             if (i)
                 cr_buf_putc(&b, ',');
-            cr_buf_append(&b, p->chs[i]->name->data, p->chs[i]->name->len);
+            cr_buf_append(&b, p->msgs[i]->channel->data, p->msgs[i]->channel->len);
         }
         cr_buf_printf(&b, "\",\"subscribers\":%zu,\"time\":%lld}\n", p->subscribers, (long long)p->time_ms);
-        respond_json(c, 201, &b);
-        cr_buf_free(&b);
     }
     for (size_t i = 0; i < p->n; i++)
         cr_msg_unref(p->msgs[i]);
     free(p->msgs);
     free(p->chs);
+    p->done(p->arg, p->status, &b);
+    cr_buf_free(&b);
     free(p);
-    cr_conn_request_done(c);
 }
 
 static void on_stored(void *arg, int status)
@@ -100,62 +97,50 @@ static void on_stored(void *arg, int status)
         p->status = status;
     } else {
         /* Fan out only what the store has: an acknowledged message is a stored one. */
-        p->conn->srv->published++;
-        p->subscribers += cr_channel_fanout(p->chs[i], p->msgs[i]);
+        p->srv->published++;
+        /* The channel may have been deleted while the commit ran: find it again. */
+        cr_bytes_t *name = p->msgs[i]->channel;
+        cr_channel_t *ch = cr_registry_find(&p->srv->reg, name->data, name->len);
+        if (ch)
+            p->subscribers += cr_channel_fanout(ch, p->msgs[i]);
     }
     if (--p->pending == 0)
         publish_answer(p);
 }
 
-void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body,
-                    size_t len)
+int cr_publish(cr_server_t *srv, const cr_publish_in_t *in, const char **why, cr_publish_done_fn done, void *arg)
 {
-    cr_server_t *srv = c->srv;
     size_t max = srv->cfg.max_channels;
     cr_span_t names[max];
-    int n = cr_channel_list_parse(channels, names, max);
-    char event[EVENT_NAME_MAX + 1], v[64];
-    size_t event_len = 0, vlen;
-    int64_t ttl_ms = 0;
-    const char *why = NULL;
-    int err = 0, r;
-    if (n < 0) {
-        err = n;
-    } else if ((r = header_or_query(req, "X-Event", "event", event, sizeof(event), &event_len)) < 0 ||
-               (r == 1 && (event_len == 0 || !printable(event, event_len)))) {
-        err = CR_EPARAM, why = "X-Event / event: 1-64 printable characters";
-    } else if ((r = header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
-               (r == 1 &&
-                (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
-        err = CR_EPARAM,
-        why = "X-TTL / ttl: a duration such as 60, 90s, 15m, 2h or 1d, at most the --max-ttl";
-    } else if (cr_http_header_find(req, "X-Delay") || cr_http_header_find(req, "X-At") ||
-               cr_query_get(req->query, "delay", v, sizeof(v), &vlen) != 0 ||
-               cr_query_get(req->query, "at", v, sizeof(v), &vlen) != 0) {
-        err = CR_ENOTSUP, why = "scheduled pushes (X-Delay, X-At) need the durable store, not built yet";
+    int n = cr_channel_list_parse(in->channels, names, max);
+    *why = NULL;
+    if (n < 0)
+        return n;
+    if (in->event.len && (in->event.len > EVENT_NAME_MAX || !printable(in->event.ptr, in->event.len))) {
+        *why = "X-Event / event: 1-64 printable characters";
+        return CR_EPARAM;
     }
-    const cr_http_header_t *ct = cr_http_header_find(req, "Content-Type");
-    if (!err && ct && (ct->value.len > CTYPE_MAX || !printable(ct->value.ptr, ct->value.len)))
-        err = CR_EPARAM, why = "Content-Type too long or not printable";
-    if (err) {
-        cr_log(CR_LOG_DEBUG, "%s: publish refused: %s", c->peer, why ? why : cr_err_text(err));
-        cr_conn_error(c, err, why);
-        cr_conn_request_done(c);
-        return;
+    if (in->ctype.len > CTYPE_MAX || !printable(in->ctype.ptr, in->ctype.len)) {
+        *why = "Content-Type too long or not printable";
+        return CR_EPARAM;
     }
+    if (in->len > srv->cfg.max_body)
+        return CR_EBODYTOOBIG;
     int64_t now = cr_now_ms();
-    cr_bytes_t *payload = cr_bytes_copy(body ? body : "", len);
-    cr_bytes_t *ctype = ct && ct->value.len ? cr_bytes_copy(ct->value.ptr, ct->value.len) : NULL;
-    cr_bytes_t *ev = event_len ? cr_bytes_copy(event, event_len) : NULL;
+    cr_bytes_t *payload = cr_bytes_copy(in->body ? in->body : "", in->len);
+    cr_bytes_t *ctype = in->ctype.len ? cr_bytes_copy(in->ctype.ptr, in->ctype.len) : NULL;
+    cr_bytes_t *ev = in->event.len ? cr_bytes_copy(in->event.ptr, in->event.len) : NULL;
     publish_t *p = cr_xcalloc(1, sizeof(*p));
-    p->conn = c;
+    p->srv = srv;
+    p->done = done;
+    p->arg = arg;
     p->n = p->pending = (size_t)n;
     p->time_ms = now;
     p->chs = cr_xcalloc((size_t)n, sizeof(*p->chs));
     p->msgs = cr_xcalloc((size_t)n, sizeof(*p->msgs));
     for (int i = 0; i < n; i++) {
         p->chs[i] = cr_registry_get(&srv->reg, names[i].ptr, names[i].len, now);
-        p->msgs[i] = cr_msg_new(p->chs[i]->name, ctype, ev, payload, now, ttl_ms ? now + ttl_ms : 0);
+        p->msgs[i] = cr_msg_new(p->chs[i]->name, ctype, ev, payload, now, in->ttl_ms ? now + in->ttl_ms : 0);
     }
     cr_bytes_unref(payload);
     cr_bytes_unref(ctype);
@@ -163,9 +148,67 @@ void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channe
     /* Appends are issued in channel order and complete in that order, so
      * on_stored can tell which message finished from the count. */
     for (int i = 0; i < n; i++) {
-        r = srv->engine->ops->append(srv->engine, p->chs[i], p->msgs[i], on_stored, p);
+        int r = srv->engine->ops->append(srv->engine, p->chs[i], p->msgs[i], on_stored, p);
         if (r < 0)
             on_stored(p, r);
+    }
+    return 0;
+}
+
+static void http_published(void *arg, int status, cr_buf_t *answer)
+{
+    cr_conn_t *c = arg;
+    if (status < 0)
+        cr_log(CR_LOG_WARN, "%s: publish failed: %s", c->peer, cr_err_text(status));
+    if (!cr_conn_gone(c)) {
+        if (status < 0)
+            cr_conn_error(c, status, NULL);
+        else
+            respond_json(c, 201, answer);
+        cr_conn_request_done(c);
+    }
+    cr_conn_release(c);
+}
+
+void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body,
+                    size_t len)
+{
+    cr_server_t *srv = c->srv;
+    char event[EVENT_NAME_MAX + 1], v[64];
+    size_t event_len = 0, vlen;
+    int64_t ttl_ms = 0, due_ms = 0;
+    const char *why = NULL;
+    int err = 0, r;
+    if ((r = header_or_query(req, "X-Event", "event", event, sizeof(event), &event_len)) < 0 ||
+        (r == 1 && (event_len == 0 || !printable(event, event_len)))) {
+        err = CR_EPARAM, why = "X-Event / event: 1-64 printable characters";
+    } else if ((r = header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
+               (r == 1 &&
+                (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
+        err = CR_EPARAM,
+        why = "X-TTL / ttl: a duration such as 60, 90s, 15m, 2h or 1d, at most the --max-ttl";
+    } else if ((r = cr_api_sched_due(req, cr_now_ms(), &due_ms, &why)) < 0) {
+        err = r;
+    }
+    if (!err) {
+        const cr_http_header_t *ct = cr_http_header_find(req, "Content-Type");
+        cr_publish_in_t in = {channels, {NULL, 0}, {event, event_len}, ttl_ms, body, len};
+        if (ct)
+            in.ctype = ct->value;
+        if (due_ms)
+            err = cr_api_schedule(c, &in, due_ms, &why);
+        else {
+            /* The store may answer on a later loop turn: c must outlive the wait. */
+            cr_conn_hold(c);
+            err = cr_publish(srv, &in, &why, http_published, c);
+            if (err)
+                cr_conn_release(c);
+        }
+    }
+    if (err) {
+        cr_log(CR_LOG_DEBUG, "%s: publish refused: %s", c->peer, why ? why : cr_err_text(err));
+        cr_conn_error(c, err, why);
+        cr_conn_request_done(c);
     }
 }
 
@@ -202,12 +245,13 @@ static void put_id_or_null(cr_buf_t *b, const char *key, const cr_msg_t *m)
     cr_buf_putc(b, '"');
 }
 
-static void channel_json(cr_buf_t *b, const cr_channel_t *ch)
+/* subs: the subscriber count to report (this node's, or the cluster's). */
+static void channel_json_subs(cr_buf_t *b, const cr_channel_t *ch, size_t subs)
 {
     const cr_history_t *h = &ch->history;
     cr_buf_puts(b, "{\"channel\":");
     cr_json_string(b, ch->name->data, ch->name->len);
-    cr_buf_printf(b, ",\"messages\":%zu,\"subscribers\":%zu", h->count, ch->nsubs);
+    cr_buf_printf(b, ",\"messages\":%zu,\"subscribers\":%zu", h->count, subs);
     put_id_or_null(b, "first_id", h->count ? cr_history_at(h, 0) : NULL);
     put_id_or_null(b, "last_id", h->count ? cr_history_at(h, h->count - 1) : NULL);
     cr_buf_printf(b, ",\"published\":%llu,\"last_publish\":", (unsigned long long)ch->published);
@@ -217,16 +261,70 @@ static void channel_json(cr_buf_t *b, const cr_channel_t *ch)
         cr_buf_puts(b, "null}");
 }
 
-void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
+static void channel_json(cr_buf_t *b, const cr_channel_t *ch)
 {
-    cr_channel_t *ch = one_channel(c, name);
-    if (!ch)
-        return;
+    channel_json_subs(b, ch, ch->nsubs);
+}
+
+static void stats_answer(cr_conn_t *c, const cr_channel_t *ch, size_t subs, int cluster)
+{
     cr_buf_t b = CR_BUF_INIT;
-    channel_json(&b, ch);
+    channel_json_subs(&b, ch, subs);
+    if (cluster) {
+        /* "subscribers" counts every node; this node's own share beside it. */
+        b.len--;
+        cr_buf_printf(&b, ",\"local_subscribers\":%zu}", ch->nsubs);
+    }
     cr_buf_putc(&b, '\n');
     respond_json(c, 200, &b);
     cr_buf_free(&b);
+}
+
+typedef struct stats_wait {
+    cr_conn_t *c;
+    cr_bytes_t *name;
+} stats_wait_t;
+
+static void stats_counted(void *arg, int status, size_t n)
+{
+    stats_wait_t *w = arg;
+    cr_conn_t *c = w->c;
+    if (!cr_conn_gone(c)) {
+        cr_channel_t *ch = cr_registry_find(&c->srv->reg, w->name->data, w->name->len);
+        if (!ch)
+            cr_conn_error(c, CR_ENOTFOUND, "channel deleted meanwhile");
+        else if (status < 0)
+            cr_conn_error(c, status, "counting the cluster's subscribers");
+        else
+            stats_answer(c, ch, n, 1);
+        cr_conn_request_done(c);
+    }
+    cr_conn_release(c);
+    cr_bytes_unref(w->name);
+    free(w);
+}
+
+void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
+{
+    cr_channel_t *ch = one_channel(c, name);
+    if (ch) {
+        cr_engine_t *e = c->srv->engine;
+        stats_wait_t *w = cr_xcalloc(1, sizeof(*w));
+        w->c = c;
+        w->name = cr_bytes_ref(ch->name);
+        cr_conn_hold(c);
+        int r = e->ops->subscribers(e, ch, stats_counted, w);
+        if (r == 0)
+            return;
+        cr_conn_release(c);
+        cr_bytes_unref(w->name);
+        free(w);
+        if (r == CR_ENOTSUP)
+            stats_answer(c, ch, ch->nsubs, 0);
+        else
+            cr_conn_error(c, r, "counting the cluster's subscribers");
+    }
+    cr_conn_request_done(c);
 }
 
 void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)

@@ -18,10 +18,13 @@ void cr_config_defaults(cr_config_t *c)
     c->hold_ms = 30 * 1000;
     c->heartbeat_ms = 15 * 1000;
     c->retry_ms = 3000;
+    strcpy(c->data_dir, "./crier-data");
     c->history_count = 1000;
     c->history_age_ms = 24LL * 3600 * 1000;
     c->max_ttl_ms = 30LL * 86400 * 1000;
     c->outq_hard = 8 * 1024 * 1024;
     c->outq_soft = 1024 * 1024;
     c->outq_soft_ms = 10 * 1000;
+    c->ws_ping_ms = 30 * 1000;
+    c->ws_max_message = 1024 * 1024;
 }

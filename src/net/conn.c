@@ -203,9 +203,13 @@ void cr_conn_error(cr_conn_t *c, int code, const char *detail)
     cr_conn_head(c, &head, status);
     if (status == 405 && detail)
         cr_http1_header_str(&head, "Allow", detail);
-    if (status >= 500 || status == 400 || status == 408 || status == 413 || status == 431 || status == 505)
-        c->keep_alive = 0; /* the stream may be out of sync: don't read another request from it */
-    if (status == 400 || status >= 500 || status == 408)
+    if (code == CR_EWSVERSION) {
+        cr_http1_header_str(&head, "Sec-WebSocket-Version", "13");
+        cr_http1_header_str(&head, "Upgrade", "websocket");
+    }
+    /* The connection stays open: a request that could be read was answered.
+     * bad_request() closes the ones whose framing could not be trusted. */
+    if (status == 400 || status == 408 || status == 413 || status == 431 || status >= 500)
         c->srv->bad_requests++;
     cr_conn_respond(c, &head, "application/json", body.data, body.len);
     cr_buf_free(&body);
@@ -215,9 +219,8 @@ void cr_conn_error(cr_conn_t *c, int code, const char *detail)
 
 /* --- lifecycle --------------------------------------------------------------------------------------- */
 
-static void on_close(uv_handle_t *h)
+static void conn_free(cr_conn_t *c)
 {
-    cr_conn_t *c = h->data;
     if (c->stream)
         cr_stream_conn_closed(c->stream);
     cr_outq_clear(&c->outq);
@@ -225,6 +228,30 @@ static void on_close(uv_handle_t *h)
     free(c->chunked);
     c->srv->nconns--;
     free(c);
+}
+
+static void on_close(uv_handle_t *h)
+{
+    cr_conn_t *c = h->data;
+    c->closed = 1;
+    if (c->holds == 0)
+        conn_free(c);
+}
+
+void cr_conn_hold(cr_conn_t *c)
+{
+    c->holds++;
+}
+
+void cr_conn_release(cr_conn_t *c)
+{
+    if (--c->holds == 0 && c->closed)
+        conn_free(c);
+}
+
+int cr_conn_gone(const cr_conn_t *c)
+{
+    return c->closed || uv_is_closing((const uv_handle_t *)&c->tcp);
 }
 
 void cr_conn_close(cr_conn_t *c, const char *why)
@@ -293,7 +320,7 @@ void cr_conn_request_done(cr_conn_t *c)
         return;
     }
     /* Inside process() the loop simply goes on with the next request. */
-    if (!c->in_process && c->in)
+    if (!c->in_process && (c->in || c->eof))
         process(c);
     else if (!c->in_process && c->timer_q != &c->srv->idle_q)
         arm(c, &c->srv->idle_q);
@@ -343,9 +370,14 @@ static void keep_leftover(cr_conn_t *c, const char *data, size_t len)
 static void handle_eof(cr_conn_t *c)
 {
     c->eof = 1;
-    if (c->state == CR_CONN_READING && (c->outq.count || c->writing)) {
-        /* A half-closed client still gets the answers to what it sent. */
-        cr_conn_end(c);
+    /* A half-closed client still gets the answers to what it sent: an answer
+     * still on its way (a publish waiting for its commit) ends the connection
+     * when the requests after it are answered too (see process()). A stream
+     * has nobody left to push to. */
+    if (c->state == CR_CONN_BUSY && !c->stream)
+        return;
+    if (c->state == CR_CONN_READING && (c->outq.count || c->writing || c->inlen)) {
+        process(c);
         return;
     }
     cr_conn_close(c, "peer closed");
@@ -443,12 +475,27 @@ static void resume_reading(cr_conn_t *c)
         arm(c, &c->srv->idle_q);
 }
 
+/* An upgraded connection (WebSocket) reads no more HTTP: every byte is its stream's,
+ * and the stream's reader keeps what it needs, so nothing stays in c->in. */
+static int feed_stream(cr_conn_t *c)
+{
+    if (!c->stream || !c->stream->tp->input)
+        return 0;
+    size_t n = c->inlen;
+    c->inlen = 0;
+    if (n && !c->stream->ended)
+        c->stream->tp->input(c->stream, c->in, n);
+    return 1;
+}
+
 /* Handles every complete request in c->in, in order, while the connection is
  * ready for one. Consumed bytes are removed from the front of c->in. */
 static void process(cr_conn_t *c)
 {
     cr_server_t *srv = c->srv;
     size_t off = 0;
+    if (feed_stream(c))
+        return;
     c->in_process = 1;
     while (c->state == CR_CONN_READING && off < c->inlen) {
         if (c->outq.bytes > srv->cfg.outq_soft) {
@@ -538,6 +585,12 @@ static void process(cr_conn_t *c)
     if (off) {
         memmove(c->in, c->in + off, c->inlen - off);
         c->inlen -= off;
+    }
+    if (c->inlen && feed_stream(c))
+        return; /* frames sent right behind the upgrade request */
+    if (c->eof && c->state == CR_CONN_READING) {
+        cr_conn_end(c); /* the half-closed client has had every answer it asked for */
+        return;
     }
     if (c->state == CR_CONN_READING && c->inlen == 0 && c->timer_q != &srv->idle_q)
         arm(c, &srv->idle_q);

@@ -53,6 +53,8 @@ typedef struct cr_conn {
     unsigned http10 : 1;
     unsigned head_only : 1; /* answering HEAD: heads without bodies */
     unsigned read_paused : 1; /* not reading: answers queued beyond the soft cap */
+    unsigned closed : 1;      /* the handle is closed; freed once nothing holds it */
+    uint32_t holds;           /* pending store operations that will still use c */
     char peer[56];
 } cr_conn_t;
 
@@ -86,6 +88,11 @@ void cr_conn_end(cr_conn_t *c);
 /* Closes at once (queued output is dropped). Safe during fan-out: the
  * connection is freed later, in the close callback. */
 void cr_conn_close(cr_conn_t *c, const char *why);
+/* Keeps c allocated across an asynchronous store operation, even if it closes
+ * meanwhile; every hold is matched by one release. cr_conn_gone tells whether it closed. */
+void cr_conn_hold(cr_conn_t *c);
+void cr_conn_release(cr_conn_t *c);
+int cr_conn_gone(const cr_conn_t *c);
 /* The deadline of c on queue q passed (called by the server's sweep). */
 void cr_conn_timeout(cr_conn_t *c, cr_timerq_t *q);
 /* Writes queued output now (called at the end of each loop turn). */

@@ -9,6 +9,8 @@
 #include "core/err.h"
 #include "net/conn.h"
 #include "net/log.h"
+#include "net/relay.h"
+#include "net/router.h"
 #include "transport/stream.h"
 
 #define SWEEP_MS 100
@@ -69,7 +71,9 @@ static void prune(cr_server_t *srv)
     gc_ctx_t g = {srv, now, NULL, 0, 0};
     cr_registry_foreach(&srv->reg, gc_one, &g);
     for (size_t i = 0; i < g.ndead; i++) {
-        srv->engine->ops->drop(srv->engine, g.dead[i]);
+        /* A shared store (redis) keeps the channel for the other nodes: only this node forgets it. */
+        if (!srv->engine->shared)
+            srv->engine->ops->drop(srv->engine, g.dead[i]);
         cr_registry_remove(&srv->reg, g.dead[i]);
     }
     free(g.dead);
@@ -100,6 +104,46 @@ static void on_turn(uv_check_t *h)
         cr_conn_t *c = CR_CONTAINER_OF(srv->dirty.next, cr_conn_t, dirty_link);
         cr_conn_flush(c);
     }
+    /* What this turn appended is committed as one transaction. */
+    srv->engine->ops->flush(srv->engine);
+}
+
+static void on_engine_wake(uv_async_t *a)
+{
+    cr_server_t *srv = a->data;
+    srv->engine->ops->complete(srv->engine);
+}
+
+/* A message another node published (cluster engine), already in ch's history: local
+ * subscribers get it through the same fan-out as a local publish. */
+static void engine_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
+{
+    (void)arg;
+    cr_channel_fanout(ch, msg);
+}
+
+/* Called by the engine's writer thread. */
+static void engine_wake(void *arg)
+{
+    uv_async_send(arg);
+}
+
+static void on_sched_timer(uv_timer_t *t)
+{
+    cr_api_sched_run(t->data);
+}
+
+void cr_server_sched_rearm(cr_server_t *srv)
+{
+    if (srv->stopping)
+        return;
+    cr_sched_item_t *it = cr_sched_peek(&srv->sched);
+    if (!it) {
+        uv_timer_stop(&srv->sched_timer);
+        return;
+    }
+    int64_t wait = it->due_ms - cr_now_ms();
+    uv_timer_start(&srv->sched_timer, on_sched_timer, wait > 0 ? (uint64_t)wait : 0, 0);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
@@ -116,6 +160,7 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     srv->cfg = *cfg;
     srv->engine = engine;
     cr_registry_init(&srv->reg);
+    cr_clients_init(&srv->clients);
     engine->reg = &srv->reg;
     cr_timerq_init(&srv->head_q, cfg->header_timeout_ms);
     cr_timerq_init(&srv->idle_q, cfg->idle_timeout_ms);
@@ -123,6 +168,7 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     cr_timerq_init(&srv->stall_q, cfg->outq_soft_ms);
     cr_timerq_init(&srv->hold_q, cfg->hold_ms);
     cr_timerq_init(&srv->hb_q, cfg->heartbeat_ms);
+    cr_timerq_init(&srv->ping_q, cfg->ws_ping_ms);
     cr_list_init(&srv->conns);
     cr_list_init(&srv->dirty);
     cr_list_init(&srv->reap);
@@ -140,6 +186,25 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     srv->sigint.data = srv->sigterm.data = srv;
     uv_signal_start(&srv->sigint, on_signal, SIGINT);
     uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    cr_sched_init(&srv->sched);
+    uv_timer_init(loop, &srv->sched_timer);
+    srv->sched_timer.data = srv;
+    uv_async_init(loop, &srv->engine_wake, on_engine_wake);
+    srv->engine_wake.data = srv;
+    engine->sched = &srv->sched;
+    engine->wake = engine_wake;
+    engine->wake_arg = &srv->engine_wake;
+    engine->arrived = engine_arrived;
+    engine->arrived_arg = srv;
+    int r = engine->ops->restore(engine, cr_now_ms());
+    if (r < 0) {
+        cr_log(CR_LOG_ERROR, "cannot read back the %s store: %s", engine->ops->name, cr_err_text(r));
+        return r;
+    }
+    if (srv->reg.count || srv->sched.count)
+        cr_log(CR_LOG_INFO, "restored %zu channels and %zu scheduled pushes from the %s store", srv->reg.count,
+               srv->sched.count, engine->ops->name);
+    cr_server_sched_rearm(srv);
     return 0;
 }
 
@@ -167,6 +232,8 @@ int cr_server_listen(cr_server_t *srv)
     }
     cr_log(CR_LOG_INFO, "crier listening on http://%s:%d (engine %s)", srv->cfg.listen_host,
            srv->cfg.listen_port, srv->engine->ops->name);
+    if (srv->cfg.relay_host[0])
+        return cr_relay_listen(srv);
     return 0;
 }
 
@@ -177,9 +244,14 @@ void cr_server_stop(cr_server_t *srv)
     srv->stopping = 1;
     if (uv_is_active((uv_handle_t *)&srv->listener) || srv->listener.data)
         uv_close((uv_handle_t *)&srv->listener, NULL);
+    cr_relay_stop(srv);
     while (!cr_list_empty(&srv->conns))
         cr_conn_close(CR_CONTAINER_OF(srv->conns.next, cr_conn_t, link), "server stopping");
     uv_close((uv_handle_t *)&srv->sweep, NULL);
+    uv_close((uv_handle_t *)&srv->sched_timer, NULL);
+    /* The writer thread may still wake the loop: the handle is closed only after
+     * the engine is destroyed (cr_server_free), and must not keep the loop alive. */
+    uv_unref((uv_handle_t *)&srv->engine_wake);
     uv_close((uv_handle_t *)&srv->turn, NULL);
     uv_close((uv_handle_t *)&srv->sigint, NULL);
     uv_close((uv_handle_t *)&srv->sigterm, NULL);
@@ -188,7 +260,15 @@ void cr_server_stop(cr_server_t *srv)
 void cr_server_free(cr_server_t *srv)
 {
     cr_stream_reap(srv);
+    /* A last retention pass, so a store closed now holds no more than it should. */
+    srv->engine->ops->prune(srv->engine, cr_now_ms());
     srv->engine->ops->destroy(srv->engine);
+    if (srv->engine_wake.loop && !uv_is_closing((uv_handle_t *)&srv->engine_wake)) {
+        uv_close((uv_handle_t *)&srv->engine_wake, NULL);
+        uv_run(srv->loop, UV_RUN_NOWAIT);
+    }
+    cr_sched_free(&srv->sched);
     cr_registry_destroy(&srv->reg);
+    cr_clients_destroy(&srv->clients);
     free(srv->slab);
 }

@@ -10,7 +10,9 @@
 #include <uv.h>
 
 #include "core/channel.h"
+#include "core/clients.h"
 #include "core/list.h"
+#include "core/sched.h"
 #include "core/timerq.h"
 #include "engine/engine.h"
 #include "net/config.h"
@@ -22,8 +24,13 @@ typedef struct cr_server {
     cr_registry_t reg;
     cr_engine_t *engine;
     uv_tcp_t listener;
+    uv_tcp_t relay_listener; /* the raw TCP relay (--relay-listen); data is NULL when off */
+    cr_clients_t clients;    /* client id -> live subscriber, for POST /pub/@id */
     uv_timer_t sweep; /* drives the deadline queues, retention and channel GC */
     uv_check_t turn;  /* end of each loop turn: reap, then flush */
+    uv_async_t engine_wake; /* the engine's writer thread finished work: complete it here */
+    uv_timer_t sched_timer; /* fires when the first scheduled push is due */
+    cr_sched_t sched;       /* scheduled pushes waiting for their time */
     uv_signal_t sigint, sigterm;
     cr_timerq_t head_q;   /* connections reading a request head or body */
     cr_timerq_t idle_q;   /* keep-alive connections between requests */
@@ -31,6 +38,7 @@ typedef struct cr_server {
     cr_timerq_t stall_q;  /* connections not read from because their client does not read its answers */
     cr_timerq_t hold_q;   /* long polls waiting for a message */
     cr_timerq_t hb_q;     /* streams waiting for their next heartbeat */
+    cr_timerq_t ping_q;   /* WebSocket streams waiting for their next ping */
     cr_list_t conns;      /* every open connection */
     cr_list_t dirty;      /* connections with queued output */
     cr_list_t reap;       /* streams that ended and wait to be detached */
@@ -45,8 +53,12 @@ typedef struct cr_server {
     uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
 } cr_server_t;
 
-/* Sets up srv on loop with cfg (copied) and the engine (takes ownership). 0 or a negative code. */
+/* Sets up srv on loop with cfg (copied) and the engine (takes ownership), and reads back
+ * what the engine stored (restore). 0 or a negative code (logged); on failure the caller
+ * still stops, runs the loop and frees srv. */
 int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine);
+/* Sets the scheduled-push timer to the first item's due time (after the heap changed). */
+void cr_server_sched_rearm(cr_server_t *srv);
 /* Binds and listens on cfg.listen_host:listen_port. 0 or a negative code (logged). */
 int cr_server_listen(cr_server_t *srv);
 /* Stops accepting, closes every connection and handle; the loop then ends. */

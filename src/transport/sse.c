@@ -47,6 +47,9 @@ static int sse_start(cr_stream_t *s, const uint8_t *gaps)
     cr_stream_common_headers(s, &b);
     cr_buf_puts(&b, "\r\n");
     cr_buf_printf(&b, ": crier\nretry: %lld\n\n", (long long)s->srv->cfg.retry_ms);
+    /* The client id first, so that the client can hand it to whoever addresses it (POST /pub/@id). */
+    cr_buf_printf(&b, "event: crier-hello\ndata: {\"client\":\"c%llx\"}\n\n",
+                  (unsigned long long)s->client_id);
     if (gap) {
         /* Sent with the cursor it applies to, so that a client can tell which resume missed messages. */
         cr_buf_puts(&b, "event: crier-gap\ndata: {");
@@ -60,7 +63,14 @@ static int sse_start(cr_stream_t *s, const uint8_t *gaps)
 
 static int sse_deliver(cr_stream_t *s, cr_msg_t *msg, size_t idx)
 {
-    (void)idx;
+    if (idx == CR_SUB_DIRECT) {
+        /* Addressed to this client alone: no id line, so that the EventSource's
+         * Last-Event-ID stays the channels' cursor. */
+        CR_BYTES_DEFINE(end, "\n");
+        int r = cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_SSE_BODY, encode_no_id));
+        int r2 = cr_stream_send(s, end);
+        return r < 0 ? r : r2;
+    }
     if (s->sub.nch == 1)
         return cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_SSE, encode_full));
     int r = cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_SSE_BODY, encode_no_id));

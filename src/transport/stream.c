@@ -5,11 +5,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/clients.h"
 #include "core/err.h"
 #include "net/log.h"
+#include "proto/accept.h"
 #include "proto/http1_write.h"
 #include "proto/json_out.h"
 #include "proto/query.h"
+#include "proto/ws_handshake.h"
 
 int cr_stream_send(cr_stream_t *s, cr_bytes_t *b)
 {
@@ -84,12 +87,15 @@ static void stream_free(cr_stream_t *s)
     if (cr_list_linked(&s->reap_link))
         cr_list_remove(&s->reap_link);
     cr_timerq_cancel(&s->timer);
+    cr_clients_del(&s->srv->clients, s->client_id);
     cr_sub_detach(&s->sub);
     for (size_t i = 0; i < s->nheld; i++)
         cr_msg_unref(s->held[i]);
     free(s->held);
     free(s->gaps);
     free(s->gap_from);
+    if (s->priv_free)
+        s->priv_free(s->priv);
     free(s);
 }
 
@@ -139,7 +145,8 @@ size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch)
             s->gone = ch->name;
             s->tp->finish(s, CR_EGONE);
             s->gone = NULL;
-            cr_stream_end(s);
+            if (!s->tp->outlives_channels)
+                cr_stream_end(s);
         }
     }
     return n;
@@ -153,6 +160,12 @@ void cr_stream_sweep(cr_server_t *srv, int64_t now)
         s->tp->heartbeat(s);
         if (!s->ended)
             cr_timerq_arm(&srv->hb_q, &s->timer, now);
+    }
+    while ((e = cr_timerq_pop_expired(&srv->ping_q, now))) {
+        cr_stream_t *s = CR_CONTAINER_OF(e, cr_stream_t, timer);
+        s->tp->heartbeat(s);
+        if (!s->ended)
+            cr_timerq_arm(&srv->ping_q, &s->timer, now);
     }
     while ((e = cr_timerq_pop_expired(&srv->hold_q, now))) {
         cr_stream_t *s = CR_CONTAINER_OF(e, cr_stream_t, timer);
@@ -181,14 +194,30 @@ static int stream_deliver(cr_sub_t *sub, cr_msg_t *msg, size_t idx)
     return r;
 }
 
+cr_stream_t *cr_stream_new(cr_conn_t *c, const cr_transport_t *tp, size_t nch, size_t size)
+{
+    cr_stream_t *s = cr_xcalloc(1, size);
+    s->tp = tp;
+    s->conn = c;
+    s->srv = c->srv;
+    cr_timerq_entry_init(&s->timer);
+    cr_list_init(&s->reap_link);
+    s->client_id = c->srv->next_client_id++;
+    cr_sub_init(&s->sub, stream_deliver, nch);
+    cr_clients_put(&c->srv->clients, s->client_id, &s->sub);
+    return s;
+}
+
 /* --- setup ------------------------------------------------------------------------------------------- */
 
 static const cr_transport_t *pick_transport(cr_conn_t *c, const cr_http_request_t *req, int *err)
 {
     char t[32];
     size_t tlen;
-    int r = cr_query_get(req->query, "transport", t, sizeof(t), &tlen);
     *err = 0;
+    if (cr_ws_is_upgrade(req))
+        return &cr_transport_ws;
+    int r = cr_query_get(req->query, "transport", t, sizeof(t), &tlen);
     if (r < 0) {
         *err = CR_EPARAM;
         return NULL;
@@ -204,17 +233,27 @@ static const cr_transport_t *pick_transport(cr_conn_t *c, const cr_http_request_
             return &cr_transport_ndjson;
         if (!strcmp(t, "raw"))
             return &cr_transport_raw;
+        if (!strcmp(t, "multipart") || !strcmp(t, "mixed"))
+            return &cr_transport_multipart;
+        if (!strcmp(t, "replace") || !strcmp(t, "x-mixed-replace"))
+            return &cr_transport_replace;
+        if (!strcmp(t, "pushlet") || !strcmp(t, "iframe"))
+            return &cr_transport_pushlet;
         *err = CR_EPARAM;
         return NULL;
     }
+    /* Long polling answers with whatever type the publisher sent, which only star/star names, and it
+     * is the server's first choice. A stream never ends, so it goes only to a client that names its
+     * type: text/star or a bare star/star (an <img>, a fetch()) must not be left hanging on one. */
+    static const char *const offers[] = {"*/*", "text/event-stream", "application/x-ndjson",
+                                         "multipart/x-mixed-replace", "multipart/mixed"};
+    const cr_transport_t *const by_offer[] = {&cr_transport_longpoll, &cr_transport_sse, &cr_transport_ndjson,
+                                              &cr_transport_replace, &cr_transport_multipart};
     const cr_http_header_t *accept = cr_http_header_find(req, "Accept");
-    if (accept) {
-        if (cr_http_token_list_has(accept->value, "text/event-stream"))
-            return &cr_transport_sse;
-        if (cr_http_token_list_has(accept->value, "application/x-ndjson"))
-            return &cr_transport_ndjson;
-    }
+    cr_accept_match_t m;
     (void)c;
+    if (accept && cr_accept_best(accept->value, offers, 5, &m) && m.spec == CR_ACCEPT_EXACT)
+        return by_offer[m.offer];
     return &cr_transport_longpoll;
 }
 
@@ -357,7 +396,8 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
     /* HEAD gets the head of a poll's answer: its status and the cursor. */
     const cr_transport_t *tp = c->head_only ? &cr_transport_poll : pick_transport(c, req, &err);
     if (!tp) {
-        cr_conn_error(c, err, "transport must be sse, longpoll, poll, ndjson or raw");
+        cr_conn_error(c, err,
+                      "transport must be sse, longpoll, poll, ndjson, raw, multipart, replace or pushlet");
         cr_conn_request_done(c);
         return;
     }
@@ -375,16 +415,29 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
         cr_conn_request_done(c);
         return;
     }
+    if (tp->setup) {
+        const char *why = NULL;
+        int r = tp->setup(s, req, &why);
+        if (r < 0) {
+            if (s->priv_free)
+                s->priv_free(s->priv);
+            free(s);
+            cr_conn_error(c, r, why);
+            cr_conn_request_done(c);
+            return;
+        }
+    }
     s->since_kind = since.kind;
     s->client_id = srv->next_client_id++;
     cr_sub_init(&s->sub, stream_deliver, (size_t)n);
+    cr_clients_put(&srv->clients, s->client_id, &s->sub);
     int64_t now = cr_now_ms();
     for (int i = 0; i < n; i++) {
         cr_channel_t *ch = cr_registry_get(&srv->reg, names[i].ptr, names[i].len, now);
         cr_sub_attach(&s->sub, (size_t)i, ch, cr_since_start(&since, ids[i], ch->last_id));
     }
     c->stream = s;
-    if (!tp->keeps_conn)
+    if (!tp->keeps_conn && !tp->input)
         c->discard_input = 1; /* a stream lasts until the connection ends */
     s->pending_loads = n;
     for (int i = 0; i < n; i++) {

@@ -32,10 +32,20 @@ typedef struct cr_transport {
     /* The server ends the stream: CR_EGONE (channel deleted; s->gone names it),
      * CR_ETIMEOUT (hold time over) or CR_EUNAVAIL (shutting down). Writes the ending. */
     void (*finish)(cr_stream_t *s, int reason);
+    /* Optional (NULL: nothing to read): reads the transport's own request parameters
+     * before anything is answered, keeping what it needs in s->priv. 0, or a negative
+     * code with *why a detail (or NULL), answered as that code's 4xx. */
+    int (*setup)(cr_stream_t *s, const cr_http_request_t *req, const char **why);
+    /* Optional (NULL: the client sends nothing after its request): bytes the client sent
+     * on an upgraded connection (WebSocket frames), in any split. data is writable and
+     * only valid during the call. */
+    void (*input)(cr_stream_t *s, char *data, size_t len);
     /* 1 if the connection serves more requests after the stream (long poll, poll). */
     int keeps_conn;
     /* 1 if the stream is armed for heartbeats, 0 if it waits on the hold timer. */
     int heartbeats;
+    /* 1 if finish(CR_EGONE) only drops that channel and the stream goes on (the relay). */
+    int outlives_channels;
 } cr_transport_t;
 
 struct cr_stream {
@@ -57,6 +67,8 @@ struct cr_stream {
     const cr_bytes_t *gone; /* during finish(CR_EGONE): the deleted channel's name */
     cr_msg_t **held;        /* poll: messages collected for the one response */
     size_t nheld, capheld;
+    void *priv;                   /* the transport's own per-stream state, if any */
+    void (*priv_free)(void *priv); /* frees priv with the stream */
 };
 
 extern const cr_transport_t cr_transport_sse;
@@ -64,6 +76,17 @@ extern const cr_transport_t cr_transport_longpoll;
 extern const cr_transport_t cr_transport_poll;
 extern const cr_transport_t cr_transport_ndjson;
 extern const cr_transport_t cr_transport_raw;
+extern const cr_transport_t cr_transport_multipart; /* multipart/mixed */
+extern const cr_transport_t cr_transport_replace;   /* multipart/x-mixed-replace */
+extern const cr_transport_t cr_transport_pushlet;
+extern const cr_transport_t cr_transport_ws; /* WebSocket (RFC 6455) */
+
+/* A stream on c with transport tp and nch channel nodes (not attached), its client
+ * id assigned and registered so that POST /pub/@id reaches it. size (at least
+ * sizeof(cr_stream_t)) lets a carrier embed the stream as the first member of
+ * its own state. For carriers other than cr_subscribe (the relay); the caller
+ * sets c->stream. The stream is freed with the connection. */
+cr_stream_t *cr_stream_new(cr_conn_t *c, const cr_transport_t *tp, size_t nch, size_t size);
 
 /* Handles GET /sub/{channels}: on success the connection carries the new stream. */
 void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels);

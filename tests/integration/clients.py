@@ -1,5 +1,7 @@
 """Small real clients for crier's push mechanisms, shared by test_delivery.py
-and test_resume.py.
+and test_resume.py, and the raw HTTP/1.1 helpers (response parsing, reading
+until close, the JSON error check) shared by test_http.py, test_hostile.py and
+test_publish_api.py.
 
 Streams (SSE, NDJSON, raw) are read on plain sockets so that a test controls
 everything: the request bytes, the socket options (a tiny SO_RCVBUF for a slow
@@ -13,9 +15,11 @@ received and the cursor to resume from.
 import json
 import re
 import socket
+import struct
 import threading
 import time
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -147,10 +151,244 @@ class Result:
     closed: bool = False
     retry: Optional[int] = None
     comments: list = field(default_factory=list)
+    client: Optional[str] = None  # the client id the server told (SSE crier-hello)
 
     @property
     def datas(self):
         return [m.data for m in self.messages]
+
+
+# --- raw HTTP/1.1 responses: parsing, reading, checking -------------------------------------------------
+
+
+def unique(prefix="ch"):
+    """A channel name no other test uses."""
+    return f"{prefix}-{uuid.uuid4().hex[:12]}"
+
+
+class Resp:
+    """One parsed HTTP response."""
+
+    def __init__(self, status, reason, headers, body, raw_head):
+        self.status = status
+        self.reason = reason
+        self.headers = headers  # list of (lower-case name, value)
+        self.body = body
+        self.raw_head = raw_head
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+    def header_all(self, name):
+        name = name.lower()
+        return [v for k, v in self.headers if k == name]
+
+    def json(self):
+        return json.loads(self.body)
+
+    def closes(self):
+        return "close" in [t.strip().lower() for t in (self.header("connection") or "").split(",")]
+
+    def __repr__(self):
+        return f"<Resp {self.status} {self.headers!r} {self.body[:200]!r}>"
+
+
+def parse_head(head):
+    """A response head without its blank line: (status, reason, [(lower-case name, value)])."""
+    lines = head.split(b"\r\n")
+    m = re.match(rb"^HTTP/1\.[01] (\d{3}) ?(.*)$", lines[0])
+    assert m, f"bad status line {lines[0]!r}"
+    headers = []
+    for line in lines[1:]:
+        assert b":" in line, f"bad header line {line!r}"
+        k, v = line.split(b":", 1)
+        headers.append((k.decode().strip().lower(), v.decode("latin-1").strip()))
+    return int(m.group(1)), m.group(2).decode("latin-1"), headers
+
+
+def _has_no_body(status):
+    return status < 200 or status in (204, 304)
+
+
+def parse_responses(data, head_only_first=False):
+    """Splits a byte string into consecutive responses framed by Content-Length
+    (1xx, 204 and 304 have no body; a response with neither ends at the end of data)."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        end = data.find(b"\r\n\r\n", pos)
+        assert end >= 0, f"incomplete response head at {pos}: {data[pos:pos + 300]!r}"
+        raw_head = data[pos:end]
+        status, reason, headers = parse_head(raw_head)
+        pos = end + 4
+        r = Resp(status, reason, headers, b"", raw_head)
+        if (head_only_first and not out) or _has_no_body(status):
+            body = b""
+        elif r.header("content-length") is not None:
+            n = int(r.header("content-length"))
+            body = data[pos:pos + n]
+            assert len(body) == n, f"truncated body: {len(body)} of {n}"
+            pos += n
+        else:
+            body = data[pos:]
+            pos = len(data)
+        r.body = body
+        out.append(r)
+    return out
+
+
+def parse_complete_responses(buf):
+    """For pipelined reads on a connection that stays open, where every answer
+    carries Content-Length (none means no body): the complete responses at the
+    start of buf, and the bytes left over. Returns ([Resp], rest)."""
+    out = []
+    pos = 0
+    while True:
+        end = buf.find(b"\r\n\r\n", pos)
+        if end < 0:
+            break
+        raw_head = buf[pos:end]
+        status, reason, headers = parse_head(raw_head)
+        r = Resp(status, reason, headers, b"", raw_head)
+        n = 0 if _has_no_body(status) else int(r.header("content-length", "0"))
+        if len(buf) < end + 4 + n:
+            break
+        r.body = buf[end + 4:end + 4 + n]
+        out.append(r)
+        pos = end + 4 + n
+    return out, buf[pos:]
+
+
+def one_response(data):
+    """The first complete response in data."""
+    rs, _ = parse_complete_responses(data)
+    assert rs, f"no complete response in {data[:300]!r}"
+    return rs[0]
+
+
+def assert_json_error(r, status):
+    """r (a Resp, an httpx.Response, or the raw bytes of one answer) is status
+    with a JSON body {"error": "<non-empty text>"}; returns that body."""
+    if isinstance(r, (bytes, bytearray)):
+        r = one_response(bytes(r))
+    if isinstance(r, Resp):
+        got, ctype, body = r.status, r.header("content-type") or "", r.body
+    else:
+        got, ctype, body = r.status_code, r.headers.get("content-type", ""), r.content
+    assert got == status, (got, ctype, body[:300])
+    assert ctype.split(";")[0].strip() == "application/json", (got, ctype, body[:300])
+    doc = json.loads(body)
+    assert isinstance(doc, dict) and isinstance(doc.get("error"), str) and doc["error"], doc
+    return doc
+
+
+def read_until_closed(sock, timeout=10.0):
+    """Everything the peer sends until it closes. Returns (data, how): how is
+    "eof" for a clean close, "reset" for a reset, None when the timeout came first."""
+    out = b""
+    deadline = time.monotonic() + timeout
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return out, None
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(1 << 20)
+        except socket.timeout:
+            return out, None
+        except (ConnectionResetError, BrokenPipeError):
+            return out, "reset"
+        if not chunk:
+            return out, "eof"
+        out += chunk
+
+
+def recv_to_eof(sock, timeout=10.0):
+    """Everything until the server closes cleanly, which it must do within timeout."""
+    out, how = read_until_closed(sock, timeout)
+    assert how == "eof", f"connection not closed cleanly ({how}) after {out[:300]!r}"
+    return out
+
+
+class Conn:
+    """A raw client connection that reads responses one by one."""
+
+    def __init__(self, port, timeout=5.0, sock=None):
+        self.sock = sock or socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.buf = b""
+        self.eof = False
+
+    @classmethod
+    def wrap(cls, sock, timeout=5.0):
+        """A Conn over a socket the caller already opened (and still closes)."""
+        sock.settimeout(timeout)
+        return cls(None, sock=sock)
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        if self.eof:
+            return False
+        try:
+            chunk = self.sock.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            self.eof = True
+            return False
+        self.buf += chunk
+        return True
+
+    def read_response(self, head_request=False):
+        while b"\r\n\r\n" not in self.buf:
+            if not self._fill():
+                raise AssertionError(f"connection closed before a response head: {self.buf!r}")
+        end = self.buf.index(b"\r\n\r\n")
+        raw_head = self.buf[:end]
+        status, reason, headers = parse_head(raw_head)
+        self.buf = self.buf[end + 4:]
+        r = Resp(status, reason, headers, b"", raw_head)
+        if head_request or _has_no_body(status):
+            return r
+        if r.header("content-length") is not None:
+            n = int(r.header("content-length"))
+            while len(self.buf) < n:
+                if not self._fill():
+                    raise AssertionError(f"connection closed in a body: {len(self.buf)} of {n}")
+            r.body, self.buf = self.buf[:n], self.buf[n:]
+        else:
+            while self._fill():
+                pass
+            r.body, self.buf = self.buf, b""
+        return r
+
+    def closed_by_peer(self, timeout=3.0):
+        """True if the server closes (EOF or reset) within timeout with no further bytes."""
+        self.sock.settimeout(timeout)
+        try:
+            while True:
+                chunk = self.sock.recv(65536)
+                if not chunk:
+                    return True
+                self.buf += chunk
+                return False
+        except ConnectionResetError:
+            return True
+        except socket.timeout:
+            return False
+
+    def close(self):
+        self.sock.close()
+
+    def reset(self):
+        """Closes with an RST instead of a FIN."""
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        self.sock.close()
 
 
 # --- a raw HTTP/1.1 stream on a socket ----------------------------------------------------------------
@@ -415,6 +653,9 @@ class SSEClient:
                 break
             before = len(self.parser.comments)
             for ev in self.parser.feed(piece):
+                if ev["event"] == "crier-hello":
+                    res.client = json.loads(ev["data"])["client"]
+                    continue
                 if ev["event"] in GAP_EVENTS:
                     res.notices.append({"event": ev["event"], "data": json.loads(ev["data"]), "id": ev["id"]})
                     continue

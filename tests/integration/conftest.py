@@ -3,11 +3,15 @@ module (or per test when flags differ), on a free loopback port, stopped by
 its pid. Run with /usr/bin/python3 -m pytest (Debian's pytest, httpx, websockets).
 """
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 import pytest
+
+from clients import Publisher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CRIER = os.environ.get("CRIER_BIN", os.path.join(ROOT, "build", "crier"))
@@ -31,6 +35,12 @@ class Server:
         self.logfile = open(self.logpath, "wb")
         env = dict(os.environ)
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
+        # The durable store is the default: each server gets a fresh data directory
+        # (removed when it stops) unless the test names one or asks for --memory.
+        self.tmpdata = None
+        if "--data" not in flags and "--memory" not in flags:
+            self.tmpdata = tempfile.mkdtemp(prefix="crier-test-data-")
+            flags = (*flags, "--data", self.tmpdata)
         self.proc = subprocess.Popen(
             [CRIER, "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "debug", *flags],
             stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
@@ -67,9 +77,21 @@ class Server:
         self.logfile.close()
         log = self.log()
         os.unlink(self.logpath)
+        if self.tmpdata:
+            shutil.rmtree(self.tmpdata, ignore_errors=True)
         assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log \
             and "ERROR: LeakSanitizer" not in log, log[-8000:]
         assert self.proc.returncode == 0, f"crier exited with {self.proc.returncode}:\n{log[-4000:]}"
+
+
+def sanitized_build():
+    """True when crier was built with AddressSanitizer (make test-asan): several
+    times slower, so tests size their load down there."""
+    try:
+        with open(CRIER, "rb") as f:
+            return b"__asan_init" in f.read()
+    except OSError:
+        return False
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +99,14 @@ def server():
     s = Server("--hold", "3s", "--heartbeat", "1s")
     yield s
     s.stop()
+
+
+@pytest.fixture
+def pub(server):
+    """A keep-alive Publisher on the module's server."""
+    p = Publisher(server.url)
+    yield p
+    p.close()
 
 
 @pytest.fixture

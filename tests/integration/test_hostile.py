@@ -29,20 +29,14 @@ import time
 import httpx
 import pytest
 
+from clients import assert_json_error, one_response, parse_complete_responses, read_until_closed
+from conftest import sanitized_build
+
 HOST = "127.0.0.1"
 MiB = 1024 * 1024
 
 
 # --- measuring the server ------------------------------------------------------------------------------
-
-
-def sanitized_build():
-    path = os.environ.get("CRIER_BIN") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "crier")
-    try:
-        with open(path, "rb") as f:
-            return b"__asan_init" in f.read()
-    except OSError:
-        return False
 
 
 SANITIZED = sanitized_build()
@@ -107,12 +101,7 @@ class Probe:
         s = socket.create_connection((HOST, self.srv.port), timeout=self.timeout)
         try:
             s.sendall(b"GET /health HTTP/1.1\r\nHost: probe\r\nConnection: close\r\n\r\n")
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out, _ = read_until_closed(s, self.timeout)
         finally:
             s.close()
         if not out.startswith(b"HTTP/1.1 200") or b'"status":"ok"' not in out:
@@ -159,11 +148,11 @@ def publish_many(port, channel, bodies, batch=100):
                 chunk = s.recv(1 << 20)
                 assert chunk, "connection closed while publishing"
                 buf += chunk
-                rs, buf = parse_responses(buf)
+                rs, buf = parse_complete_responses(buf)
                 got += rs
-            for st, _, body in got:
-                assert st == 201, body
-                ids.append(json.loads(body)["id"])
+            for r in got:
+                assert r.status == 201, r.body
+                ids.append(r.json()["id"])
     finally:
         s.close()
     return ids
@@ -246,61 +235,6 @@ def reset(s):
     except OSError:
         pass
     s.close()
-
-
-def read_all(s, timeout=10.0):
-    """Everything until the peer closes (or resets, or the timeout passes)."""
-    out = b""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        s.settimeout(max(0.05, deadline - time.monotonic()))
-        try:
-            chunk = s.recv(1 << 20)
-        except socket.timeout:
-            break
-        except (ConnectionResetError, BrokenPipeError):
-            break
-        if not chunk:
-            break
-        out += chunk
-    return out
-
-
-RESPONSE_HEAD = re.compile(rb"HTTP/1\.1 (\d{3}) [^\r\n]*\r\n((?:[^\r\n]+\r\n)*)\r\n")
-
-
-def parse_responses(buf):
-    """Complete responses (with Content-Length bodies) at the start of buf: [(status, headers, body)], rest."""
-    out = []
-    pos = 0
-    while True:
-        m = RESPONSE_HEAD.match(buf, pos)
-        if not m:
-            break
-        headers = {}
-        for line in m.group(2).split(b"\r\n"):
-            if line:
-                k, _, v = line.partition(b":")
-                headers[k.strip().lower()] = v.strip()
-        n = int(headers.get(b"content-length", b"0"))
-        if len(buf) < m.end() + n:
-            break
-        out.append((int(m.group(1)), headers, buf[m.end():m.end() + n]))
-        pos = m.end() + n
-    return out, buf[pos:]
-
-
-def one_response(data):
-    rs, _ = parse_responses(data)
-    assert rs, f"no complete response in {data[:300]!r}"
-    return rs[0]
-
-
-def assert_error(data, status):
-    st, headers, body = one_response(data)
-    assert st == status, data[:300]
-    assert headers.get(b"content-type") == b"application/json", headers
-    assert "error" in json.loads(body)
 
 
 def channel_messages(srv, ch):
@@ -386,7 +320,7 @@ def test_slowloris(make_server):
     late = [(i, c) for i, (g, c, _) in enumerate(res) if c is None or c > 5.0]
     assert not late, f"connections not closed within 5 s: {late[:10]}"
     for got, closed, sent in res:
-        assert_error(got, 408)
+        assert_json_error(got, 408)
         assert sent >= 2  # it really trickled
     assert all(c >= 1.5 for _, c, _ in res), "closed before the header timeout"
 
@@ -403,7 +337,7 @@ def test_trickled_bodies(make_server):
                          b"1\r\nx\r\n" * 200, 2.0, 12)
     for got, closed, sent in res_cl + res_ch:
         assert closed is not None and 1.5 <= closed <= 5.0, closed
-        assert_error(got, 408)
+        assert_json_error(got, 408)
     assert channel_messages(srv, "trickle") == 0
 
 
@@ -431,10 +365,10 @@ def test_oversized_heads(make_server):
                         s.sendall(b"X-Grow: " + b"g" * 4086 + b"\r\n")
                 except (BrokenPipeError, ConnectionResetError):
                     pass
-            data = read_all(s, 10)
+            data, _ = read_until_closed(s, 10)
         finally:
             s.close()
-        assert_error(data, 431)
+        assert_json_error(data, 431)
 
     def worker(t):
         for i in range(75):
@@ -465,10 +399,10 @@ def test_oversized_bodies(make_server):
                     s.sendall(b"0\r\n\r\n")
             except (BrokenPipeError, ConnectionResetError):
                 pass
-            data = read_all(s, 10)
+            data, _ = read_until_closed(s, 10)
         finally:
             s.close()
-        assert_error(data, 413)
+        assert_json_error(data, 413)
 
     def worker(t):
         for i in range(30):
@@ -495,19 +429,19 @@ def test_pipelining_flood(make_server):
             deadline = time.monotonic() + 30
             while len(got) < 5000 and time.monotonic() < deadline:
                 buf += s.recv(1 << 20)
-                rs, buf = parse_responses(buf)
+                rs, buf = parse_complete_responses(buf)
                 got += rs
-            assert len(got) == 5000 and all(st == 200 for st, _, _ in got), len(got)
+            assert len(got) == 5000 and all(r.status == 200 for r in got), len(got)
             s.sendall(b"".join(b"POST /pub/flood HTTP/1.1\r\nHost: p\r\nContent-Length: %d\r\n\r\n%d"
                                % (len(str(i)), i) for i in range(3000)))
             buf, got = b"", []
             while len(got) < 3000 and time.monotonic() < deadline:
                 buf += s.recv(1 << 20)
-                rs, buf = parse_responses(buf)
+                rs, buf = parse_complete_responses(buf)
                 got += rs
         finally:
             s.close()
-        assert len(got) == 3000 and all(st == 201 for st, _, _ in got), len(got)
+        assert len(got) == 3000 and all(r.status == 201 for r in got), len(got)
         ids = [json.loads(b)["id"] for _, _, b in got]
         with httpx.Client(base_url=srv.url, timeout=10) as c:
             msgs = c.get("/sub/flood", params={"transport": "poll", "since": "all"}).json()
@@ -576,6 +510,8 @@ def test_sse_subscribers_that_never_read_are_cut_off(make_server):
                 buf += chunk
                 *blocks, buf = buf.split(b"\n\n")
                 for b in blocks:
+                    if b.startswith(b"event: crier-hello"):
+                        continue  # the client id, told first
                     for line in b.split(b"\n"):
                         if line.startswith(b"data: "):
                             received.append(int(line[6:].split(b" ")[0]))
@@ -590,8 +526,8 @@ def test_sse_subscribers_that_never_read_are_cut_off(make_server):
             buf, got = b"", 0
             while got < 100:
                 buf += pub.recv(1 << 20)
-                rs, buf = parse_responses(buf)
-                assert all(st == 201 for st, _, _ in rs)
+                rs, buf = parse_complete_responses(buf)
+                assert all(r.status == 201 for r in rs)
                 got += len(rs)
         pub.close()
         t.join(70)
@@ -618,7 +554,7 @@ def half_close(port, data, timeout=10.0):
     try:
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
-        return read_all(s, timeout)
+        return read_until_closed(s, timeout)[0]
     finally:
         s.close()
 
@@ -632,21 +568,22 @@ def test_half_closed_sockets(make_server):
     publish_many(srv.port, "half-big", [(b"%04d" % i) + b"h" * 1020 for i in range(2000)])
     with Attack(srv, "half-closed sockets"):
         for rnd in range(20):
-            st, _, body = one_response(half_close(srv.port, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n"))
-            assert st == 200 and json.loads(body)["status"] == "ok"
-            st, _, body = one_response(half_close(
+            r = one_response(half_close(srv.port, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n"))
+            assert r.status == 200 and r.json()["status"] == "ok"
+            r = one_response(half_close(
                 srv.port, b"POST /pub/half HTTP/1.1\r\nHost: h\r\nContent-Length: 6\r\n\r\nhalf%02d" % rnd))
-            assert st == 201, body
-            rs, rest = parse_responses(half_close(srv.port, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n" * 100))
-            assert [r[0] for r in rs] == [200] * 100 and rest == b""
-            st, h, body = one_response(half_close(
+            assert r.status == 201, r.body
+            rs, rest = parse_complete_responses(
+                half_close(srv.port, b"GET /health HTTP/1.1\r\nHost: h\r\n\r\n" * 100))
+            assert [r.status for r in rs] == [200] * 100 and rest == b""
+            r = one_response(half_close(
                 srv.port, b"GET /sub/half-big?transport=poll&since=all HTTP/1.1\r\nHost: h\r\n\r\n"))
-            assert st == 200 and len(body) == int(h[b"content-length"])
-            msgs = json.loads(body)
+            assert r.status == 200 and len(r.body) == int(r.header("content-length"))
+            msgs = r.json()
             assert [m["data"][:4] for m in msgs] == ["%04d" % i for i in range(2000)]
-            st, h, body = one_response(half_close(
+            r = one_response(half_close(
                 srv.port, b"GET /sub/half?since=all HTTP/1.1\r\nHost: h\r\n\r\n"))
-            assert st == 200 and body == b"half00", (st, body)
+            assert r.status == 200 and r.body == b"half00", (r.status, r.body)
     assert channel_messages(srv, "half") == 20
 
 
@@ -673,8 +610,8 @@ def test_abrupt_resets(make_server):
             rs = []
             while not rs:
                 buf += s.recv(65536)
-                rs, buf = parse_responses(buf)
-            assert rs[0][0] == 201
+                rs, buf = parse_complete_responses(buf)
+            assert rs[0].status == 201
             published.append(i)
             i += 1
             time.sleep(0.002)
@@ -755,8 +692,7 @@ def test_connect_burst(make_server):
                     reset(s)
                 elif what < 0.75:
                     s.sendall(b"GET /health HTTP/1.1\r\nHost: b\r\nConnection: close\r\n\r\n")
-                    st, _, _ = one_response(read_all(s, 10))
-                    assert st == 200
+                    assert one_response(read_until_closed(s, 10)[0]).status == 200
                     answered[t] += 1
                     s.close()
                 else:

@@ -8,17 +8,15 @@ server must go on serving (GET /health -> 200) after each bad input.
 
 Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/test_http.py
 """
-import json
 import re
 import select
 import socket
-import struct
 import time
-import uuid
 
 import httpx
 import pytest
 
+from clients import Conn, assert_json_error, parse_responses, recv_to_eof, unique
 from conftest import raw_request
 
 DEFAULT_MAX_HEAD = 16 * 1024
@@ -26,147 +24,6 @@ DEFAULT_MAX_BODY = 1024 * 1024
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-class Resp:
-    """One parsed HTTP response."""
-
-    def __init__(self, status, reason, headers, body, raw_head):
-        self.status = status
-        self.reason = reason
-        self.headers = headers  # list of (lower-case name, value)
-        self.body = body
-        self.raw_head = raw_head
-
-    def header(self, name, default=None):
-        name = name.lower()
-        for k, v in self.headers:
-            if k == name:
-                return v
-        return default
-
-    def header_all(self, name):
-        name = name.lower()
-        return [v for k, v in self.headers if k == name]
-
-    def json(self):
-        return json.loads(self.body)
-
-    def closes(self):
-        return "close" in [t.strip().lower() for t in (self.header("connection") or "").split(",")]
-
-    def __repr__(self):
-        return f"<Resp {self.status} {self.headers!r} {self.body[:200]!r}>"
-
-
-def _parse_head(head):
-    lines = head.split(b"\r\n")
-    m = re.match(rb"^HTTP/1\.[01] (\d{3}) ?(.*)$", lines[0])
-    assert m, f"bad status line {lines[0]!r}"
-    headers = []
-    for line in lines[1:]:
-        assert b":" in line, f"bad header line {line!r}"
-        k, v = line.split(b":", 1)
-        headers.append((k.decode().strip().lower(), v.decode("latin-1").strip()))
-    return int(m.group(1)), m.group(2).decode("latin-1"), headers
-
-
-def parse_responses(data, head_only_first=False):
-    """Splits a byte string into consecutive responses framed by Content-Length
-    (1xx, 204 and 304 have no body; a response with neither ends at the end of data)."""
-    out = []
-    pos = 0
-    while pos < len(data):
-        end = data.find(b"\r\n\r\n", pos)
-        assert end >= 0, f"incomplete response head at {pos}: {data[pos:pos + 300]!r}"
-        raw_head = data[pos:end]
-        status, reason, headers = _parse_head(raw_head)
-        pos = end + 4
-        r = Resp(status, reason, headers, b"", raw_head)
-        if (head_only_first and not out) or status < 200 or status in (204, 304):
-            body = b""
-        elif r.header("content-length") is not None:
-            n = int(r.header("content-length"))
-            body = data[pos:pos + n]
-            assert len(body) == n, f"truncated body: {len(body)} of {n}"
-            pos += n
-        else:
-            body = data[pos:]
-            pos = len(data)
-        r.body = body
-        out.append(r)
-    return out
-
-
-class Conn:
-    """A raw client connection that reads responses one by one."""
-
-    def __init__(self, port, timeout=5.0):
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=timeout)
-        self.buf = b""
-        self.eof = False
-
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self):
-        if self.eof:
-            return False
-        try:
-            chunk = self.sock.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            self.eof = True
-            return False
-        self.buf += chunk
-        return True
-
-    def read_response(self, head_request=False):
-        while b"\r\n\r\n" not in self.buf:
-            if not self._fill():
-                raise AssertionError(f"connection closed before a response head: {self.buf!r}")
-        end = self.buf.index(b"\r\n\r\n")
-        raw_head = self.buf[:end]
-        status, reason, headers = _parse_head(raw_head)
-        self.buf = self.buf[end + 4:]
-        r = Resp(status, reason, headers, b"", raw_head)
-        if head_request or status < 200 or status in (204, 304):
-            return r
-        if r.header("content-length") is not None:
-            n = int(r.header("content-length"))
-            while len(self.buf) < n:
-                if not self._fill():
-                    raise AssertionError(f"connection closed in a body: {len(self.buf)} of {n}")
-            r.body, self.buf = self.buf[:n], self.buf[n:]
-        else:
-            while self._fill():
-                pass
-            r.body, self.buf = self.buf, b""
-        return r
-
-    def closed_by_peer(self, timeout=3.0):
-        """True if the server closes (EOF or reset) within timeout with no further bytes."""
-        self.sock.settimeout(timeout)
-        try:
-            while True:
-                chunk = self.sock.recv(65536)
-                if not chunk:
-                    return True
-                self.buf += chunk
-                return False
-        except ConnectionResetError:
-            return True
-        except socket.timeout:
-            return False
-
-    def close(self):
-        self.sock.close()
-
-    def reset(self):
-        """Closes with an RST instead of a FIN."""
-        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-        self.sock.close()
 
 
 def req(method, path, headers=(), body=None, version="1.1", host=True):
@@ -180,19 +37,6 @@ def req(method, path, headers=(), body=None, version="1.1", host=True):
     if body is not None:
         data += body if isinstance(body, bytes) else body.encode()
     return data
-
-
-def unique(prefix="ch"):
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-def assert_json_error(r, status):
-    assert r.status == status, r
-    assert (r.header("content-type") or "").startswith("application/json"), r
-    body = json.loads(r.body)
-    assert isinstance(body, dict), body
-    assert isinstance(body.get("error"), str) and body["error"], body
-    return body
 
 
 def assert_healthy(srv):
@@ -790,12 +634,7 @@ def test_pipelined_request_byte_by_byte(server):
     s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     for b in data:
         s.send(bytes([b]))
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_to_eof(s)
     s.close()
     rs = parse_responses(out)
     assert [r.status for r in rs] == [201, 200, 201]
@@ -847,9 +686,9 @@ def test_request_sent_while_a_long_poll_is_held(server):
     req("DELETE", "/health"),
     req("POST", "/pub/bad%20name", body="x"),
     req("POST", "/pub/okname", ["X-Event: "], body="x"),
-    req("POST", "/pub/okname", ["X-Delay: 5s"], body="x"),
+    req("POST", "/pub/okname", ["X-TTL: -5"], body="x"),
     req("GET", "/pub/never-published-here"),
-], ids=["404", "405", "400 channel", "400 event", "501", "404 channel"])
+], ids=["404", "405", "400 channel", "400 event", "400 ttl", "404 channel"])
 def test_error_answer_is_consistent_with_connection_reuse(server, first):
     # Whatever an API error does to the connection, it must say so: without
     # "Connection: close" the next request on it is answered; with it, none is.
@@ -868,12 +707,7 @@ def test_half_closed_client_still_gets_its_answers(server):
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     s.sendall(req("POST", f"/pub/{ch}", body="x") + req("GET", f"/pub/{ch}") + req("GET", "/health"))
     s.shutdown(socket.SHUT_WR)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_to_eof(s)
     s.close()
     rs = parse_responses(out)
     assert [r.status for r in rs] == [201, 200, 200]
@@ -1031,12 +865,7 @@ def test_chunked_body_sent_slowly_in_pieces(server):
     for i in range(0, len(data), 37):
         s.sendall(data[i:i + 37])
         time.sleep(0.005)
-    out = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        out += chunk
+    out = recv_to_eof(s)
     s.close()
     rs = parse_responses(out)
     assert [r.status for r in rs] == [201, 200]
@@ -1373,12 +1202,7 @@ def test_500_connections_at_once(server):
         for s in conns:
             s.sendall(req("GET", "/health", ["Connection: close"]))
         for s in conns:
-            out = b""
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                out += chunk
+            out = recv_to_eof(s)
             rs = parse_responses(out)
             assert [r.status for r in rs] == [200], out[:200]
             assert rs[0].json()["status"] == "ok"
@@ -1420,3 +1244,42 @@ def test_max_conns_refuses_with_503(make_server):
             time.sleep(0.05)
     for c in conns:
         c.close()
+
+
+@pytest.mark.parametrize("bad,status", [
+    (req("POST", "/pub/bad%20name!", body=b"x"), 400),
+    (req("POST", "/pub/ok", headers=["X-TTL: soon"], body=b"x"), 400),
+    (req("GET", "/nope"), 404),
+    (req("DELETE", "/health"), 405),
+    (req("GET", "/sub/ok?transport=carrier-pigeon"), 400),
+])
+def test_api_error_keeps_the_connection(server, bad, status):
+    # A request that was read whole and refused for what it asks leaves the stream
+    # in sync: the connection goes on with the next request.
+    c = Conn(server.port)
+    c.send(bad + req("GET", "/health"))
+    assert_json_error(c.read_response(), status)
+    r = c.read_response()
+    assert r.status == 200, r
+    c.close()
+
+
+def test_higher_minor_version_is_served_as_http11(server):
+    # RFC 9110 section 2.5: HTTP/1.2 is handled as the highest 1.x we implement.
+    c = Conn(server.port)
+    c.send(b"GET /health HTTP/1.2\r\nHost: t\r\n\r\n" + req("GET", "/health"))
+    r = c.read_response()
+    assert r.status == 200 and r.raw_head.startswith(b"HTTP/1.1 200"), r.raw_head
+    assert c.read_response().status == 200  # kept alive, as 1.1 is
+    c.close()
+
+
+def test_options_star_names_the_methods(server):
+    c = Conn(server.port)
+    c.send(b"OPTIONS * HTTP/1.1\r\nHost: t\r\n\r\n" + req("GET", "/health"))
+    r = c.read_response()
+    assert r.status == 200, r.raw_head
+    assert {m.strip() for m in r.header("allow").split(",")} >= {"GET", "POST", "DELETE"}
+    assert r.body == b""
+    assert c.read_response().status == 200
+    c.close()

@@ -12,7 +12,6 @@ Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/
 import base64
 import json
 import re
-import select
 import socket
 import time
 import uuid
@@ -20,14 +19,12 @@ import uuid
 import httpx
 import pytest
 
+from clients import Conn, assert_json_error, read_until_closed, unique
+
 ID_RE = re.compile(r"^\d+-\d+$")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
-
-
-def unique(prefix="ch"):
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
 
 
 def id_key(msg_id):
@@ -76,14 +73,6 @@ def poll_all(client, ch, since="all"):
     return msgs
 
 
-def assert_json_error(r, status):
-    assert r.status_code == status, (r.status_code, r.text)
-    assert r.headers["content-type"].startswith("application/json"), r.headers
-    body = r.json()
-    assert isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"], body
-    return body
-
-
 def wait_subscribers(client, ch, n, timeout=5.0):
     deadline = time.time() + timeout
     while True:
@@ -92,29 +81,6 @@ def wait_subscribers(client, ch, n, timeout=5.0):
             return
         assert time.time() < deadline, f"{ch}: never {n} subscribers ({r.status_code} {r.text})"
         time.sleep(0.02)
-
-
-def read_http_response(sock, timeout=5.0):
-    """Reads one response framed by Content-Length (or no body for 204/304)."""
-    sock.settimeout(timeout)
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before a response head: {buf!r}"
-        buf += chunk
-    head, rest = buf.split(b"\r\n\r\n", 1)
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, v = line.split(":", 1)
-        headers[k.strip().lower()] = v.strip()
-    n = 0 if status in (204, 304) else int(headers.get("content-length", "0"))
-    while len(rest) < n:
-        chunk = sock.recv(65536)
-        assert chunk, "closed in a body"
-        rest += chunk
-    return status, headers, rest[:n]
 
 
 def metrics(client):
@@ -207,9 +173,9 @@ def test_publish_subscriber_count(server, client):
         wait_subscribers(client, ch, 2)
         j = publish(client, ch, b"two listen")
         assert j["subscribers"] == 2
-        status, headers, body = read_http_response(lp)
-        assert status == 200 and body == b"two listen"
-        assert headers["x-crier-id"] == j["id"]
+        r = Conn.wrap(lp).read_response()
+        assert r.status == 200 and r.body == b"two listen"
+        assert r.header("x-crier-id") == j["id"]
     finally:
         s.close()
         lp.close()
@@ -342,9 +308,9 @@ def test_invalid_utf8_event_name_400(server):
     assert_json_error(r, 400)
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     s.sendall(f"POST /pub/{ch} HTTP/1.1\r\nHost: t\r\nX-Event: a\xffb\r\nContent-Length: 1\r\n\r\nx".encode("latin-1"))
-    status, headers, body = read_http_response(s)
+    r = Conn.wrap(s).read_response()
     s.close()
-    assert status == 400 and "error" in json.loads(body)
+    assert_json_error(r, 400)
 
 
 @pytest.mark.parametrize("ttl", ["0", "0s", "-5", "abc", "1.5", "10x", "5 s", "s", "31d", "99999999999d", ""])
@@ -398,9 +364,9 @@ def test_empty_channel_name_400(server):
     # "POST /pub/ HTTP/1.1": no channel at all.
     s = socket.create_connection(("127.0.0.1", server.port), timeout=5)
     s.sendall(b"POST /pub/ HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\n\r\nx")
-    status, headers, body = read_http_response(s)
+    r = Conn.wrap(s).read_response()
     s.close()
-    assert status == 400 and json.loads(body)["error"]
+    assert_json_error(r, 400)
 
 
 def test_valid_channel_name_edges(client):
@@ -545,24 +511,6 @@ def test_dashboard_page(client):
 # --- DELETE ---------------------------------------------------------------------------------------------------
 
 
-def read_until_closed(sock, timeout=5.0):
-    """Reads until EOF; returns (data, closed)."""
-    deadline = time.time() + timeout
-    out = b""
-    while time.time() < deadline:
-        ready, _, _ = select.select([sock], [], [], 0.1)
-        if not ready:
-            continue
-        try:
-            chunk = sock.recv(65536)
-        except ConnectionResetError:
-            return out, True
-        if not chunk:
-            return out, True
-        out += chunk
-    return out, False
-
-
 def test_delete_without_subscribers(client):
     ch = unique("del")
     publish(client, ch, b"a")
@@ -619,12 +567,10 @@ def test_delete_answers_long_poll_with_410(server, client):
         r = client.delete(f"/pub/{ch}")
         assert r.status_code == 200
         assert r.json()["subscribers"] == 1
-        status, headers, body = read_http_response(lp)
+        r = Conn.wrap(lp).read_response()
     finally:
         lp.close()
-    assert status == 410
-    assert headers["content-type"].startswith("application/json")
-    assert json.loads(body)["error"]
+    assert_json_error(r, 410)
 
 
 def test_delete_with_several_subscribers(server, client):
@@ -646,7 +592,7 @@ def test_delete_with_several_subscribers(server, client):
             out, closed = read_until_closed(s)
             assert closed and b"event: crier-deleted" in out
         for s in socks[3:]:
-            assert read_http_response(s)[0] == 410
+            assert Conn.wrap(s).read_response().status == 410
     finally:
         for s in socks:
             s.close()

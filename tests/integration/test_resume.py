@@ -11,24 +11,16 @@ Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/
 """
 import email.utils
 import time
-import uuid
 
 import httpx
 import pytest
 
 from clients import (Background, LongPoller, NDJSONClient, Poller, Publisher, RawClient, SSEClient, sse_collect,
-                     wait_subscribers)
+                     unique, wait_subscribers)
 
 
 def chan(prefix="r"):
-    return f"{prefix}-{uuid.uuid4().hex[:12]}"
-
-
-@pytest.fixture
-def pub(server):
-    p = Publisher(server.url)
-    yield p
-    p.close()
+    return unique(prefix)
 
 
 # --- one session of one mechanism, as the resume scenario needs it ----------------------------------------
