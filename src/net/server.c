@@ -245,6 +245,16 @@ void cr_server_stop(cr_server_t *srv)
     if (uv_is_active((uv_handle_t *)&srv->listener) || srv->listener.data)
         uv_close((uv_handle_t *)&srv->listener, NULL);
     cr_relay_stop(srv);
+    /* Every subscriber is told before its connection goes, with what fits in its
+     * socket now: a client that knows the server is stopping reconnects elsewhere
+     * or later with its cursor. */
+    for (cr_list_t *it = srv->conns.next, *next; it != &srv->conns; it = next) {
+        next = it->next; /* a failed write closes its connection */
+        cr_conn_t *c = CR_CONTAINER_OF(it, cr_conn_t, link);
+        if (c->stream)
+            cr_stream_server_stopping(c->stream);
+        cr_conn_flush(c);
+    }
     while (!cr_list_empty(&srv->conns))
         cr_conn_close(CR_CONTAINER_OF(srv->conns.next, cr_conn_t, link), "server stopping");
     uv_close((uv_handle_t *)&srv->sweep, NULL);

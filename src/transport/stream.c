@@ -174,6 +174,14 @@ void cr_stream_sweep(cr_server_t *srv, int64_t now)
     }
 }
 
+void cr_stream_server_stopping(cr_stream_t *s)
+{
+    if (s->ended)
+        return;
+    s->tp->finish(s, CR_EUNAVAIL);
+    cr_stream_end(s);
+}
+
 /* --- delivery ---------------------------------------------------------------------------------------- */
 
 static int stream_deliver(cr_sub_t *sub, cr_msg_t *msg, size_t idx)

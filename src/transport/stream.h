@@ -115,6 +115,9 @@ size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch);
 void cr_stream_reap(cr_server_t *srv);
 void cr_stream_sweep(cr_server_t *srv, int64_t now);
 void cr_stream_conn_closing(cr_stream_t *s);
+/* The server is stopping: the stream gets its ending (finish(CR_EUNAVAIL): an SSE
+ * crier-close event, a WebSocket close 1001, a long poll's 503) before its connection goes. */
+void cr_stream_server_stopping(cr_stream_t *s);
 void cr_stream_conn_closed(cr_stream_t *s);
 
 #endif

@@ -182,6 +182,7 @@ async function websocket(page) {
     window.got = [];
     window.wsClosed = null;
     const ws = new WebSocket(url);
+    window.ws = ws;
     ws.binaryType = 'arraybuffer';
     ws.onopen = () => (window.extensions = ws.extensions);
     ws.onmessage = (e) =>
@@ -194,11 +195,16 @@ async function websocket(page) {
   await publish('br-ws', big);
   await publish('br-ws', Buffer.from([0, 255, 1, 254]), 'application/octet-stream');
   await page.waitForFunction(() => window.got.length >= 4, null, { timeout: WAIT_MS });
+  // Publishing back (crier runs with --ws-publish): the page's message is stored on the
+  // channel like an HTTP publish, and comes back to the page as a subscriber too.
+  await page.evaluate(() => window.ws.send('from the browser'));
+  await page.waitForFunction(() => window.got.length >= 5, null, { timeout: WAIT_MS });
+  const stored = await (await fetch(`${BASE}/sub/br-ws?transport=poll&since=all`)).json();
   const r = await fetch(`${BASE}/pub/br-ws`, { method: 'DELETE' });
   if (r.status !== 200) throw new Error(`DELETE answered ${r.status}`);
   await page.waitForFunction(() => window.wsClosed !== null, null, { timeout: WAIT_MS });
   const observed = await page.evaluate(() => ({ extensions: window.extensions, got: window.got, closed: window.wsClosed }));
-  return { ...observed, sent: ['two\nlines \u20ac', big] };
+  return { ...observed, sent: ['two\nlines \u20ac', big], stored: stored.map((m) => m.data) };
 }
 
 const SCENARIOS = { eventsource_resume, img_replace, pushlet_iframe, websocket };

@@ -38,7 +38,7 @@ def browser_run():
     data = tempfile.mkdtemp(prefix="crier-browser-")
     # The durable store, so that a restart loses nothing; a 2 s retry, so that the browser
     # reconnects after the restart is over (messages published meanwhile need a resume).
-    flags = ("--data", data, "--retry", "2s", "--heartbeat", "5s")
+    flags = ("--data", data, "--retry", "2s", "--heartbeat", "5s", "--ws-publish")
     server = Server(*flags)
     port = server.port
     proc = subprocess.Popen(["node", os.path.join(BROWSER_DIR, "run.mjs"), "--base", server.url],
@@ -104,5 +104,7 @@ def test_websocket_in_chromium(browser_run):
     got = obs["got"]
     hello = json.loads(got[0]["text"])
     assert hello["event"] == "crier-hello" and hello["channels"] == ["br-ws"]
-    assert got[1:] == [{"text": obs["sent"][0]}, {"text": obs["sent"][1]}, {"bytes": [0, 255, 1, 254]}]
+    assert got[1:] == [{"text": obs["sent"][0]}, {"text": obs["sent"][1]}, {"bytes": [0, 255, 1, 254]},
+                       {"text": "from the browser"}]
+    assert obs["stored"][-1] == "from the browser" and obs["stored"][:2] == obs["sent"], obs["stored"]
     assert obs["closed"] == {"code": 1000, "reason": "channel deleted: br-ws", "clean": True}
