@@ -231,8 +231,8 @@ int cr_cli_serve(int argc, char **argv)
     cr_engine_t *engine = NULL;
     if (cfg.redis_urls[0]) {
         char err[512];
-        cr_engine_redis_config_t rcfg = {cfg.redis_urls, cfg.node_id, cfg.redis_tls, cfg.redis_tls_ca,
-                                         cr_redis_loop_attach, loop};
+        cr_engine_redis_config_t rcfg = {cfg.redis_urls,   cfg.node_id,          cfg.redis_tls,
+                                         cfg.redis_tls_ca, cr_redis_loop_attach, loop};
         if (cr_engine_redis_open(&ecfg, &rcfg, &engine, err, sizeof(err)) < 0) {
             fprintf(stderr, "crier serve: %s\n", err);
             free(srv);

@@ -86,7 +86,7 @@ static void mem_destroy(cr_engine_t *e)
 
 /* One node: the caller's own count is the whole answer. */
 static int mem_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
-                          void *arg)
+                           void *arg)
 {
     (void)e, (void)ch, (void)done, (void)arg;
     return CR_ENOTSUP;

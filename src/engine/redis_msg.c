@@ -80,13 +80,18 @@ cr_msg_t *cr_redis_entry_decode(cr_bytes_t *channel, cr_span_t idspan, const cr_
             if (parse_i64(v.ptr, v.len, &x) < 0)
                 return NULL;
             break;
-        case 'c': ct = v; break;
-        case 'e': ev = v; break;
+        case 'c':
+            ct = v;
+            break;
+        case 'e':
+            ev = v;
+            break;
         case 'd':
             d = v;
             have_d = 1;
             break;
-        default: break;
+        default:
+            break;
         }
     }
     if (t < 0 || x < 0 || !have_d)

@@ -95,7 +95,28 @@ void cr__rd_count_put(rd_shard_t *sh, const cr_bytes_t *name, size_t n, cr_engin
 /* The SHA-1 of a script as EVALSHA wants it (40 hex digits and a NUL). */
 void cr__rd_sha1_hex(const char *s, char out[41]);
 
-/* redis.c, called by redis_shard.c */
+/* redis_follow.c */
+rd_chan_t *cr__rd_chan_find(rd_engine_t *e, const char *name, size_t len);
+rd_chan_t *cr__rd_chan_new(rd_engine_t *e, cr_bytes_t *name, rd_shard_t *sh);
+/* Unlinks and frees c; appends of its channel still waiting complete (run_fifo answers them). */
+void cr__rd_chan_free(rd_engine_t *e, rd_chan_t *c);
+void cr__rd_chan_add_load(rd_chan_t *c, cr_engine_done_cb done, void *arg);
+/* Sends SUBSCRIBE; the confirmation starts the stream read. */
+void cr__rd_chan_subscribe(rd_chan_t *c);
+/* "crier:p:<name>" into out (CR_CHANNEL_NAME_MAX + 16 bytes). */
+void cr__rd_pubsub_name(const cr_bytes_t *name, char *out);
+void cr__rd_on_sub_reply(redisAsyncContext *ac, void *reply, void *priv);
+/* Calls done for the complete appends at the head of the queue, in issue order. */
+void cr__rd_run_fifo(rd_engine_t *e);
+/* Marks stored appends on name complete: those with id <= upto, or all of them. */
+void cr__rd_complete_pends(rd_engine_t *e, const cr_bytes_t *name, cr_msgid_t upto, int all);
+/* Puts m into ch's history if newer than its last id (and fans it out if asked). */
+void cr__rd_take(rd_engine_t *e, cr_channel_t *ch, cr_msg_t *m, int fanout);
+cr_channel_t *cr__rd_channel_of(rd_engine_t *e, const cr_bytes_t *name);
+/* A string or status reply as a span; -1 for anything else (or no reply). */
+int cr__rd_reply_str(const redisReply *r, cr_span_t *out);
+
+/* redis_follow.c, called by redis_shard.c */
 void cr__rd_shard_up(rd_shard_t *sh);
 void cr__rd_shard_down(rd_shard_t *sh);
 /* A reply on a shard's pub/sub connection (subscribe, unsubscribe or message). */

@@ -36,7 +36,8 @@ static const char script_publish[] =
     "  redis.call('PEXPIRE', KEYS[1], ARGV[2])\n"
     "  redis.call('PEXPIRE', KEYS[2], ARGV[2])\n"
     "end\n"
-    "redis.call('PUBLISH', ARGV[3], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. #ARGV[6] .. '\\n' .."
+    "redis.call('PUBLISH', ARGV[3], id .. '\\n' .. ARGV[4] .. '\\n' .. ARGV[5] .. '\\n' .. #ARGV[6] .. '\\n' "
+    ".."
     " #ARGV[7] .. '\\n' .. ARGV[6] .. ARGV[7] .. ARGV[8])\n"
     "return id\n";
 
@@ -61,15 +62,16 @@ static const char script_sync[] =
 
 /* KEYS: the node set. ARGV: channel, prefix, this node, staleness ms. The subscribers of
  * the channel on every other live node. */
-static const char script_count[] =
-    "local t = redis.call('TIME')\n"
-    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
-    "local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%d', now - tonumber(ARGV[4])), '+inf')\n"
-    "local sum = 0\n"
-    "for _, n in ipairs(nodes) do\n"
-    "  if n ~= ARGV[3] then sum = sum + tonumber(redis.call('HGET', ARGV[2] .. 'n:' .. n, ARGV[1]) or '0') end\n"
-    "end\n"
-    "return sum\n";
+static const char script_count[] = "local t = redis.call('TIME')\n"
+                                   "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)\n"
+                                   "local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%d', "
+                                   "now - tonumber(ARGV[4])), '+inf')\n"
+                                   "local sum = 0\n"
+                                   "for _, n in ipairs(nodes) do\n"
+                                   "  if n ~= ARGV[3] then sum = sum + tonumber(redis.call('HGET', ARGV[2] "
+                                   ".. 'n:' .. n, ARGV[1]) or '0') end\n"
+                                   "end\n"
+                                   "return sum\n";
 
 /* KEYS: this node's count hash, the node set. ARGV: node, ttl ms, full ('1': replace the
  * hash), then channel/count pairs (count 0 removes the field). */
@@ -102,7 +104,8 @@ static void on_setup_reply(redisAsyncContext *ac, void *reply, void *priv)
     if (!r || r->type != REDIS_REPLY_ERROR || sh->e->destroying)
         return;
     log_reply_error(sh, (const char *)priv, r);
-    redisAsyncDisconnect(ac);
+    /* Both connections go (this one once its callback returns); retried with backoff. */
+    cr__rd_shard_down(sh);
 }
 
 static void setup(rd_shard_t *sh, redisAsyncContext *ac, int scripts)
@@ -255,15 +258,16 @@ static void beat_push_num(beat_t *b, size_t n)
     b->lens[b->argc - 1] = (size_t)snprintf(b->nums[b->argc - 1], 24, "%zu", n);
 }
 
-static void beat_send(beat_t *b, redisCallbackFn *cb, void *arg)
+static int beat_send(beat_t *b, redisCallbackFn *cb, void *arg)
 {
     for (size_t i = 0; i < b->argc; i++)
         if (!b->argv[i])
             b->argv[i] = b->nums[i];
-    redisAsyncCommandArgv(b->sh->cmd, cb, arg, (int)b->argc, b->argv, b->lens);
+    int r = redisAsyncCommandArgv(b->sh->cmd, cb, arg, (int)b->argc, b->argv, b->lens);
     free(b->argv);
     free(b->lens);
     free(b->nums);
+    return r == REDIS_OK ? 0 : -1;
 }
 
 static void beat_begin(beat_t *b, rd_shard_t *sh, char *hash, size_t hcap, int full)
@@ -332,7 +336,10 @@ void cr__rd_count_put(rd_shard_t *sh, const cr_bytes_t *name, size_t n, cr_engin
         q = cr_xcalloc(1, sizeof(*q));
         *q = (count_put_t){sh->e, done, arg};
     }
-    beat_send(&b, done ? on_count_put : NULL, q);
+    if (beat_send(&b, done ? on_count_put : NULL, q) < 0 && done) {
+        free(q);
+        done(arg, 0);
+    }
 }
 
 void cr__rd_sha1_hex(const char *s, char out[41])

@@ -11,8 +11,8 @@
 
 typedef struct cr_redis_url {
     char host[256];
-    int port;      /* default 6379 */
-    int db;        /* SELECT this database when not 0 */
+    int port;       /* default 6379 */
+    int db;         /* SELECT this database when not 0 */
     char user[128]; /* ACL user name; "" for plain AUTH */
     char pass[256]; /* "" : no AUTH */
     int tls;        /* rediss:// */

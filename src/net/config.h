@@ -33,9 +33,10 @@ typedef struct cr_config {
     size_t ws_max_message;  /* largest message a WebSocket client may send (close 1009 above) */
     int ws_publish;         /* WebSocket clients may publish to the channels they subscribed to */
     char ws_origins[1024];  /* allowed Origin values, comma-separated; "": any */
-    char redis_urls[4096];  /* --redis: the cluster store's servers (one per shard); "": off */
-    char node_id[128];      /* --node-id: this node's name in the cluster; "": generated */
-    int redis_tls;          /* --redis-tls */
+
+    char redis_urls[4096];   /* --redis: the cluster store's servers (one per shard); "": off */
+    char node_id[128];       /* --node-id: this node's name in the cluster; "": generated */
+    int redis_tls;           /* --redis-tls */
     char redis_tls_ca[1024]; /* --redis-tls-ca FILE */
 } cr_config_t;
 

@@ -40,7 +40,8 @@ static void sched_route(cr_conn_t *c, const cr_http_request_t *req, cr_span_t re
             return method_not_allowed(c, "DELETE");
         cr_api_sched_cancel(c, ch, tail);
     } else {
-        cr_conn_error(c, CR_ENOTFOUND, "under /pub/{channel}/ there are only scheduled and scheduled/{id}");
+        /* "a/b" is not a channel name ('/' is not allowed in one). */
+        cr_conn_error(c, CR_ECHANNEL, NULL);
         cr_conn_request_done(c);
     }
 }

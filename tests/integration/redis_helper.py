@@ -14,8 +14,10 @@ REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 
 
 class Redis:
-    def __init__(self, port=None):
+    def __init__(self, port=None, extra=(), password=None):
         self.port = port or free_port()
+        self.password = password
+        self.extra = list(extra) + (["--requirepass", password] if password else [])
         self.dir = tempfile.mkdtemp(prefix="crier-redis-")
         self.proc = None
         self.start()
@@ -28,12 +30,12 @@ class Redis:
         self.log = open(os.path.join(self.dir, "redis.log"), "ab")
         self.proc = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", self.dir, "--daemonize", "no", "--protected-mode", "yes"],
+             "--dir", self.dir, "--daemonize", "no", "--protected-mode", "yes", *self.extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
-                if self.cmd("PING") == "PONG":
+                if self.cmd("PING") == "PONG" or self.password:
                     return
             except OSError:
                 if self.proc.poll() is not None:
@@ -58,6 +60,9 @@ class Redis:
             for a in args:
                 a = a if isinstance(a, bytes) else str(a).encode()
                 out += b"$%d\r\n%s\r\n" % (len(a), a)
+            if self.password:
+                s.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\n" % (len(self.password), self.password.encode()))
+                RESPReader(s).reply()
             s.sendall(out)
             return RESPReader(s).reply()
 

@@ -4,6 +4,7 @@ node, cluster-wide subscriber counts, resuming on another node, Redis stopped an
 restarted, a node killed, and channels sharded over two Redis servers."""
 import json
 import os
+import socket
 import subprocess
 import threading
 import time
@@ -13,7 +14,7 @@ import pytest
 
 from clients import Publisher, SSEClient
 from conftest import CRIER, Server
-from redis_helper import Redis
+from redis_helper import Redis, RESPReader
 
 
 def node(redis_urls, name, *flags):
@@ -320,6 +321,36 @@ def test_bad_redis_flags_are_refused():
         p = subprocess.run([CRIER, "serve", "--listen", "127.0.0.1:0", *flags], capture_output=True, timeout=10)
         assert p.returncode == 2, (flags, p.stderr)
         assert words in p.stderr.decode(), (flags, p.stderr)
+
+
+def test_password_and_database_from_the_url():
+    r = Redis(password="s3cret:pw")
+    good = bad = None
+    try:
+        good = node(f"redis://:s3cret:pw@127.0.0.1:{r.port}/2", "pw")
+        bad = node(f"redis://:wrong@127.0.0.1:{r.port}", "nopw")
+        sub = SSEClient(good.port, "locked").open()
+        with Publisher(good.url) as p:
+            p.publish("locked", "in")
+        assert sub.read(n=1, timeout=10).datas == ["in"]
+        sub.close()
+        # The stream is in database 2, as the URL says.
+        with socket.create_connection(("127.0.0.1", r.port), timeout=5) as s:
+            rd = RESPReader(s)
+            for cmd in ([b"AUTH", b"s3cret:pw"], [b"SELECT", b"2"], [b"XLEN", b"crier:s:locked"]):
+                s.sendall(b"*%d\r\n" % len(cmd) + b"".join(b"$%d\r\n%s\r\n" % (len(a), a) for a in cmd))
+                last = rd.reply()
+            assert last == 1
+        # A wrong password: refused publishes with a reason, the reason in the log, still serving.
+        rr = httpx.post(f"{bad.url}/pub/locked", content=b"x", timeout=5)
+        assert rr.status_code == 503 and rr.json()["error"]
+        assert httpx.get(f"{bad.url}/health", timeout=5).status_code == 200
+        wait_for(lambda: "AUTH" in bad.log(), 10, "the AUTH failure is not logged")
+    finally:
+        for s in (good, bad):
+            if s:
+                s.stop()
+        r.close()
 
 
 def test_new_subscriber_while_redis_is_down_gets_503_json(redis):

@@ -93,7 +93,7 @@ def test_list_and_cancel(srv):
     assert r.status_code == 400 and "error" in r.json()
     assert [i["id"] for i in httpx.get(f"{srv.url}/pub/c/scheduled").json()["scheduled"]] == [b["id"]]
     assert httpx.post(f"{srv.url}/pub/c/scheduled").status_code == 405
-    assert httpx.get(f"{srv.url}/pub/c/elsewhere").status_code == 404
+    assert httpx.get(f"{srv.url}/pub/c/elsewhere").status_code == 400  # "c/elsewhere" is no channel name
     assert httpx.get(f"{srv.url}/pub/bad%20name/scheduled").status_code == 400
 
 

@@ -53,8 +53,18 @@ static void test_url_refused(void **state)
 {
     (void)state;
     static const char *bad[] = {
-        "",          "http://h",     "redis://",    "redis://:6379", "redis://h:0",    "redis://h:65536",
-        "redis://h:x", "redis://h/db", "redis://pw@h", "redis://[::1",  "redis://[::1]x", "redis://h:12345678901",
+        "",
+        "http://h",
+        "redis://",
+        "redis://:6379",
+        "redis://h:0",
+        "redis://h:65536",
+        "redis://h:x",
+        "redis://h/db",
+        "redis://pw@h",
+        "redis://[::1",
+        "redis://[::1]x",
+        "redis://h:12345678901",
         "redis://h h",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -136,7 +146,7 @@ static void test_notice(void **state)
         else if (m)
             cr_msg_unref(m);
     }
-    static const char *bad[] = {"0-0\n1\n0\n0\n0\n", "x\n1\n0\n0\n0\n", "1-1\n1\n0\n99\n0\nab",
+    static const char *bad[] = {"0-0\n1\n0\n0\n0\n",    "x\n1\n0\n0\n0\n",    "1-1\n1\n0\n99\n0\nab",
                                 "1-1\n1\n0\n1\n99\nab", "1-1\n-1\n0\n0\n0\n", "1-1\n1\n0\n0\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         if (notice(ch, bad[i], strlen(bad[i])))
@@ -149,8 +159,8 @@ static void test_entry(void **state)
 {
     (void)state;
     cr_bytes_t *ch = cr_bytes_copy("news", 4);
-    cr_span_t fv[] = {CR_SPAN_LIT("t"), CR_SPAN_LIT("12"), CR_SPAN_LIT("x"), CR_SPAN_LIT("0"),
-                      CR_SPAN_LIT("c"), CR_SPAN_LIT(""),   CR_SPAN_LIT("e"), CR_SPAN_LIT("alert"),
+    cr_span_t fv[] = {CR_SPAN_LIT("t"), CR_SPAN_LIT("12"),   CR_SPAN_LIT("x"),  CR_SPAN_LIT("0"),
+                      CR_SPAN_LIT("c"), CR_SPAN_LIT(""),     CR_SPAN_LIT("e"),  CR_SPAN_LIT("alert"),
                       CR_SPAN_LIT("d"), CR_SPAN_LIT("body"), CR_SPAN_LIT("zz"), CR_SPAN_LIT("ignored")};
     cr_msg_t *m = cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv, 12);
     assert_non_null(m);
@@ -159,10 +169,10 @@ static void test_entry(void **state)
     assert_memory_equal(m->event->data, "alert", 5);
     assert_memory_equal(m->payload->data, "body", 4);
     cr_msg_unref(m);
-    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12"), fv, 12));     /* bad id */
-    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv, 8));    /* no data field */
+    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12"), fv, 12));      /* bad id */
+    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv, 8));     /* no data field */
     assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv + 2, 8)); /* no time field */
-    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv, 11));   /* odd count */
+    assert_null(cr_redis_entry_decode(ch, CR_SPAN_LIT("12-1"), fv, 11));    /* odd count */
     cr_bytes_unref(ch);
     assert_int_equal(cr_msg_live(), 0);
 }
@@ -170,8 +180,9 @@ static void test_entry(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_url_forms), cmocka_unit_test(test_url_refused), cmocka_unit_test(test_url_lists),
-        cmocka_unit_test(test_shard_hash), cmocka_unit_test(test_notice),     cmocka_unit_test(test_entry),
+        cmocka_unit_test(test_url_forms), cmocka_unit_test(test_url_refused),
+        cmocka_unit_test(test_url_lists), cmocka_unit_test(test_shard_hash),
+        cmocka_unit_test(test_notice),    cmocka_unit_test(test_entry),
     };
     int r = cmocka_run_group_tests(tests, NULL, NULL);
     tu_guard_free(&guard);
