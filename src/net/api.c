@@ -17,16 +17,7 @@
 #define EVENT_NAME_MAX 64
 #define CTYPE_MAX 255
 
-static void respond_json(cr_conn_t *c, int status, cr_buf_t *body)
-{
-    cr_buf_t head = CR_BUF_INIT;
-    cr_conn_head(c, &head, status);
-    cr_conn_respond(c, &head, "application/json", body->data, body->len);
-    cr_buf_free(&head);
-}
-
-/* A header's value, else the query parameter's. 1 found, 0 absent, CR_EPARAM. */
-static int header_or_query(const cr_http_request_t *req, const char *header, const char *param, char *out,
+int cr_api_header_or_query(const cr_http_request_t *req, const char *header, const char *param, char *out,
                            size_t cap, size_t *len)
 {
     const cr_http_header_t *h = cr_http_header_find(req, header);
@@ -164,7 +155,7 @@ static void http_published(void *arg, int status, cr_buf_t *answer)
         if (status < 0)
             cr_conn_error(c, status, NULL);
         else
-            respond_json(c, 201, answer);
+            cr_conn_respond_json(c, 201, answer);
         cr_conn_request_done(c);
     }
     cr_conn_release(c);
@@ -179,10 +170,10 @@ void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channe
     int64_t ttl_ms = 0, due_ms = 0;
     const char *why = NULL;
     int err = 0, r;
-    if ((r = header_or_query(req, "X-Event", "event", event, sizeof(event), &event_len)) < 0 ||
+    if ((r = cr_api_header_or_query(req, "X-Event", "event", event, sizeof(event), &event_len)) < 0 ||
         (r == 1 && (event_len == 0 || !printable(event, event_len)))) {
         err = CR_EPARAM, why = "X-Event / event: 1-64 printable characters";
-    } else if ((r = header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
+    } else if ((r = cr_api_header_or_query(req, "X-TTL", "ttl", v, sizeof(v), &vlen)) < 0 ||
                (r == 1 &&
                 (cr_duration_parse(v, vlen, &ttl_ms) < 0 || ttl_ms <= 0 || ttl_ms > srv->cfg.max_ttl_ms))) {
         err = CR_EPARAM,
@@ -276,7 +267,7 @@ static void stats_answer(cr_conn_t *c, const cr_channel_t *ch, size_t subs, int 
         cr_buf_printf(&b, ",\"local_subscribers\":%zu}", ch->nsubs);
     }
     cr_buf_putc(&b, '\n');
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
 
@@ -341,7 +332,7 @@ void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
     cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
     srv->engine->ops->drop(srv->engine, ch);
     cr_registry_remove(&srv->reg, ch);
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
 
@@ -359,7 +350,7 @@ void cr_api_channels(cr_conn_t *c)
     cr_buf_printf(&b, "{\"count\":%zu,\"channels\":[", c->srv->reg.count);
     cr_registry_foreach(&c->srv->reg, list_one, &b);
     cr_buf_puts(&b, "]}\n");
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
 
@@ -373,7 +364,7 @@ void cr_api_health(cr_conn_t *c)
         "\"published\":%llu,\"delivered\":%llu}\n",
         srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
         srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
 

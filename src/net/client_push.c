@@ -16,14 +16,6 @@
 #define EVENT_NAME_MAX 64
 #define CTYPE_MAX 255
 
-static void respond_json(cr_conn_t *c, int status, cr_buf_t *body)
-{
-    cr_buf_t head = CR_BUF_INIT;
-    cr_conn_head(c, &head, status);
-    cr_conn_respond(c, &head, "application/json", body->data, body->len);
-    cr_buf_free(&head);
-}
-
 static int printable(const char *s, size_t len)
 {
     for (size_t i = 0; i < len; i++)
@@ -66,7 +58,7 @@ static void describe(cr_conn_t *c, cr_stream_t *s)
         cr_json_string(&b, s->sub.nodes[i].ch->name->data, s->sub.nodes[i].ch->name->len);
     }
     cr_buf_puts(&b, "]}\n");
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
 
@@ -145,7 +137,7 @@ static void push(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, c
         cr_buf_puts(&b, "{\"id\":\"");
         cr_buf_append(&b, id, cr_msgid_format(msg->id, id));
         cr_buf_printf(&b, "\",\"channel\":\"%s\",\"subscribers\":1,\"time\":%lld}\n", name, (long long)now);
-        respond_json(c, 201, &b);
+        cr_conn_respond_json(c, 201, &b);
         cr_buf_free(&b);
     }
     cr_msg_unref(msg);

@@ -141,6 +141,14 @@ void cr_conn_flush(cr_conn_t *c)
 
 /* --- responses ----------------------------------------------------------------------------------- */
 
+void cr_conn_respond_json(cr_conn_t *c, int status, const cr_buf_t *body)
+{
+    cr_buf_t head = CR_BUF_INIT;
+    cr_conn_head(c, &head, status);
+    cr_conn_respond(c, &head, "application/json", body->data, body->len);
+    cr_buf_free(&head);
+}
+
 void cr_conn_head(cr_conn_t *c, cr_buf_t *out, int status)
 {
     (void)c;
@@ -598,7 +606,7 @@ static void process(cr_conn_t *c)
 
 /* --- accept ----------------------------------------------------------------------------------------- */
 
-static void peer_name(cr_conn_t *c)
+void cr_conn_peer_name(cr_conn_t *c, const char *prefix)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
@@ -613,7 +621,7 @@ static void peer_name(cr_conn_t *c)
             port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
         }
     }
-    snprintf(c->peer, sizeof(c->peer), "%s:%d", host, port);
+    snprintf(c->peer, sizeof(c->peer), "%s%s:%d", prefix, host, port);
 }
 
 void cr_conn_accept(cr_server_t *srv)
@@ -633,7 +641,7 @@ void cr_conn_accept(cr_server_t *srv)
         cr_conn_close(c, "accept failed");
         return;
     }
-    peer_name(c);
+    cr_conn_peer_name(c, "");
     uv_tcp_nodelay(&c->tcp, 1);
     if (srv->nconns > srv->cfg.max_conns) {
         cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, srv->nconns - 1);

@@ -58,6 +58,8 @@ typedef struct cr_conn {
     char peer[56];
 } cr_conn_t;
 
+/* Names c->peer "<prefix><address>:<port>" for log lines. */
+void cr_conn_peer_name(cr_conn_t *c, const char *prefix);
 /* Accepts one connection from the listener (called from the listener's callback). */
 void cr_conn_accept(cr_server_t *srv);
 
@@ -78,6 +80,8 @@ void cr_conn_respond(cr_conn_t *c, cr_buf_t *head, const char *ctype, const char
 void cr_conn_respond_bytes(cr_conn_t *c, cr_buf_t *head, const char *ctype, cr_bytes_t *body);
 /* Ends a head the caller gave its own Content-Length: Connection, blank line; queues it. */
 void cr_conn_finish_head(cr_conn_t *c, cr_buf_t *head);
+/* Answers with status and body (JSON) as a complete response. */
+void cr_conn_respond_json(cr_conn_t *c, int status, const cr_buf_t *body);
 /* Answers with the JSON error {"error": "<text>[: detail]"} and the code's status. */
 void cr_conn_error(cr_conn_t *c, int code, const char *detail);
 

@@ -344,24 +344,6 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 
 /* --- accept ------------------------------------------------------------------------------------------- */
 
-static void peer_name(cr_conn_t *c)
-{
-    struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    char host[46] = "?";
-    int port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0) {
-        if (ss.ss_family == AF_INET) {
-            uv_ip4_name((struct sockaddr_in *)&ss, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-        } else if (ss.ss_family == AF_INET6) {
-            uv_ip6_name((struct sockaddr_in6 *)&ss, host, sizeof(host));
-            port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-        }
-    }
-    snprintf(c->peer, sizeof(c->peer), "relay %s:%d", host, port);
-}
-
 static void on_connection(uv_stream_t *l, int status)
 {
     cr_server_t *srv = l->data;
@@ -383,7 +365,7 @@ static void on_connection(uv_stream_t *l, int status)
         cr_conn_close(c, "accept failed");
         return;
     }
-    peer_name(c);
+    cr_conn_peer_name(c, "relay ");
     uv_tcp_nodelay(&c->tcp, 1);
     /* Relay clients have no heartbeat of their own: let TCP find the dead ones. */
     uv_tcp_keepalive(&c->tcp, 1, RELAY_KEEPALIVE_S);

@@ -30,6 +30,11 @@ typedef void (*cr_publish_done_fn)(void *arg, int status, cr_buf_t *answer);
 int cr_publish(cr_server_t *srv, const cr_publish_in_t *in, const char **why, cr_publish_done_fn done,
                void *arg);
 
+/* A request option given as a header or as a query parameter (X-TTL or ?ttl=): the header's
+ * value, else the parameter's, into out[0..cap) NUL-terminated. 1 found, 0 absent, CR_EPARAM. */
+int cr_api_header_or_query(const cr_http_request_t *req, const char *header, const char *param, char *out,
+                           size_t cap, size_t *len);
+
 /* Scheduled pushes (sched_api.c). The due time a request asks for with X-Delay / X-At /
  * ?delay= / ?at=: 1 with *due_ms set, 0 when it asks for none, CR_EPARAM with *why. */
 int cr_api_sched_due(const cr_http_request_t *req, int64_t now_ms, int64_t *due_ms, const char **why);

@@ -18,36 +18,13 @@
 #define SCHED_MAX_ITEMS 100000
 #define SCHED_RETRY_MS 1000
 
-static void respond_json(cr_conn_t *c, int status, cr_buf_t *body)
-{
-    cr_buf_t head = CR_BUF_INIT;
-    cr_conn_head(c, &head, status);
-    cr_conn_respond(c, &head, "application/json", body->data, body->len);
-    cr_buf_free(&head);
-}
-
-static int value_of(const cr_http_request_t *req, const char *header, const char *param, char *out, size_t cap,
-                    size_t *len)
-{
-    const cr_http_header_t *h = cr_http_header_find(req, header);
-    if (h) {
-        if (h->value.len >= cap)
-            return CR_EPARAM;
-        memcpy(out, h->value.ptr, h->value.len);
-        out[h->value.len] = '\0';
-        *len = h->value.len;
-        return 1;
-    }
-    return cr_query_get(req->query, param, out, cap, len);
-}
-
 int cr_api_sched_due(const cr_http_request_t *req, int64_t now_ms, int64_t *due_ms, const char **why)
 {
     char v[64];
     size_t len;
     int64_t ms;
-    int d = value_of(req, "X-Delay", "delay", v, sizeof(v), &len);
-    int a = value_of(req, "X-At", "at", v + 0, sizeof(v), &len);
+    int d = cr_api_header_or_query(req, "X-Delay", "delay", v, sizeof(v), &len);
+    int a = cr_api_header_or_query(req, "X-At", "at", v + 0, sizeof(v), &len);
     *due_ms = 0;
     if (d == 0 && a == 0)
         return 0;
@@ -56,7 +33,7 @@ int cr_api_sched_due(const cr_http_request_t *req, int64_t now_ms, int64_t *due_
         return CR_EPARAM;
     }
     if (d > 0) {
-        value_of(req, "X-Delay", "delay", v, sizeof(v), &len);
+        cr_api_header_or_query(req, "X-Delay", "delay", v, sizeof(v), &len);
         if (cr_sched_parse_delay(v, len, &ms) < 0 || ms <= 0) {
             *why = "X-Delay / delay: a positive duration such as 90, 90s, 15m or 1h30m";
             return CR_EPARAM;
@@ -133,7 +110,7 @@ static void on_sched_stored(void *arg, int status)
         item_json(&b, p->it);
         cr_buf_puts(&b, ",\"scheduled\":true}\n");
         if (!cr_conn_gone(c))
-            respond_json(c, 202, &b);
+            cr_conn_respond_json(c, 202, &b);
         cr_buf_free(&b);
         cr_log(CR_LOG_DEBUG, "%s: scheduled push %llu on %s", c->peer, (unsigned long long)p->it->id,
                p->it->channels->data);
@@ -244,7 +221,7 @@ void cr_api_sched_list(cr_conn_t *c, cr_span_t channel)
     }
     cr_buf_puts(&b, "]}\n");
     free(items);
-    respond_json(c, 200, &b);
+    cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
     cr_conn_request_done(c);
 }
@@ -264,7 +241,7 @@ static void on_cancelled(void *arg, int status)
         item_json(&b, p->it);
         cr_buf_puts(&b, ",\"cancelled\":true}\n");
         if (!cr_conn_gone(c))
-            respond_json(c, 200, &b);
+            cr_conn_respond_json(c, 200, &b);
         cr_buf_free(&b);
         cr_sched_item_free(p->it);
     }
