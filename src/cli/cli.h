@@ -29,6 +29,32 @@ int cr__cli_url(cr_buf_t *out, const char *base, const char *route, const char *
 /* Whether argv[*i] is the flag name, as "name VALUE" or "name=VALUE". On a match
  * *value is the value (NULL when it is missing) and *i has moved past it. */
 int cr__cli_flag(int argc, char **argv, int *i, const char *name, const char **value);
+typedef struct cr_cli_valued {
+    const char *name;  /* "--url" */
+    const char **slot; /* receives the value */
+} cr_cli_valued_t;
+
+typedef struct cr_cli_switch {
+    const char *name, *alt; /* "--quiet", "-q" (alt may be NULL) */
+    int *slot;              /* set to 1 when given */
+} cr_cli_switch_t;
+
+typedef struct cr_cli_args {
+    const char *cmd, *usage; /* "crier pub", the --help text */
+    const cr_cli_valued_t *valued;
+    size_t nvalued;
+    const cr_cli_switch_t *switches;
+    size_t nswitches;
+    int empty_ok;         /* whether "--flag=" (an empty value) is a value */
+    const char **pos;     /* receives the positionals (the first is the channel list) */
+    int maxpos;           /* at most this many */
+    const char *too_many; /* the complaint when there are more */
+    int npos;             /* out: how many */
+} cr_cli_args_t;
+
+/* Parses argv by a's tables (args.c). -1 to go on, else the exit code: 0 after --help,
+ * 2 on bad usage (told on stderr), including when no positional (channel) is given. */
+int cr__cli_args(int argc, char **argv, cr_cli_args_t *a);
 /* A libcurl write callback appending to the cr_buf_t in userdata, up to 1 MiB. */
 size_t cr__cli_collect(char *ptr, size_t size, size_t nmemb, void *userdata);
 

@@ -154,57 +154,24 @@ static int header_value_ok(const char *v)
 static int parse_args(int argc, char **argv, pub_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
-    const struct {
-        const char *name;
-        const char **slot;
-    } valued[] = {{"--url", &o->url}, {"--event", &o->event}, {"--ttl", &o->ttl}, {"--type", &o->type}};
+    const cr_cli_valued_t valued[] = {
+        {"--url", &o->url}, {"--event", &o->event}, {"--ttl", &o->ttl}, {"--type", &o->type}};
+    const cr_cli_switch_t switches[] = {{"--quiet", "-q", &o->quiet}};
     const char *pos[2];
-    int npos = 0, flags_done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (flags_done || a[0] != '-' || a[1] == '\0') {
-            if (npos == 2) {
-                fputs("crier pub: too many arguments: quote the message (see crier pub --help)\n", stderr);
-                return 2;
-            }
-            pos[npos++] = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            flags_done = 1;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = 1;
-            continue;
-        }
-        size_t k = 0, nvalued = sizeof(valued) / sizeof(valued[0]);
-        while (k < nvalued && !cr__cli_flag(argc, argv, &i, valued[k].name, &v))
-            k++;
-        if (k == nvalued) {
-            fprintf(stderr, "crier pub: unknown flag %s (see crier pub --help)\n", a);
-            return 2;
-        }
-        if (!v) {
-            fprintf(stderr, "crier pub: %s needs a value (see crier pub --help)\n", a);
-            return 2;
-        }
-        if (!header_value_ok(v)) {
+    /* An empty value is one: "--type=" drops the header (see add_header). */
+    cr_cli_args_t a = {"crier pub", usage, valued, sizeof(valued) / sizeof(valued[0]), switches, 1, 1, pos, 2,
+                       "too many arguments: quote the message", 0};
+    int rc = cr__cli_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
+    for (size_t k = 0; k < a.nvalued; k++) {
+        if (*valued[k].slot && !header_value_ok(*valued[k].slot)) {
             fprintf(stderr, "crier pub: the value of %s must not contain a line break\n", valued[k].name);
             return 2;
         }
-        *valued[k].slot = v;
-    }
-    if (npos == 0) {
-        fputs("crier pub: which channel? (see crier pub --help)\n", stderr);
-        return 2;
     }
     o->channels = pos[0];
-    o->message = npos == 2 ? pos[1] : NULL;
+    o->message = a.npos == 2 ? pos[1] : NULL;
     return -1;
 }
 

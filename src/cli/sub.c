@@ -433,46 +433,13 @@ static int parse_args(int argc, char **argv, sub_opts_t *o)
 {
     memset(o, 0, sizeof(*o));
     const char *count = NULL;
-    const struct {
-        const char *name;
-        const char **slot;
-    } valued[] = {{"--url", &o->url}, {"--since", &o->since}, {"--count", &count}};
-    int flags_done = 0;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = NULL;
-        if (flags_done || a[0] != '-' || a[1] == '\0') {
-            if (o->channels) {
-                fputs("crier sub: one channel list only, joined by ',' (see crier sub --help)\n", stderr);
-                return 2;
-            }
-            o->channels = a;
-            continue;
-        }
-        if (!strcmp(a, "--")) {
-            flags_done = 1;
-            continue;
-        }
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (!strcmp(a, "--json")) {
-            o->json = 1;
-            continue;
-        }
-        size_t k = 0, nvalued = sizeof(valued) / sizeof(valued[0]);
-        while (k < nvalued && !cr__cli_flag(argc, argv, &i, valued[k].name, &v))
-            k++;
-        if (k == nvalued) {
-            fprintf(stderr, "crier sub: unknown flag %s (see crier sub --help)\n", a);
-            return 2;
-        }
-        if (!v || !*v) {
-            fprintf(stderr, "crier sub: %s needs a value (see crier sub --help)\n", valued[k].name);
-            return 2;
-        }
-        *valued[k].slot = v;
-    }
+    const cr_cli_valued_t valued[] = {{"--url", &o->url}, {"--since", &o->since}, {"--count", &count}};
+    const cr_cli_switch_t switches[] = {{"--json", NULL, &o->json}};
+    cr_cli_args_t a = {"crier sub", usage, valued, sizeof(valued) / sizeof(valued[0]), switches, 1, 0,
+                       &o->channels, 1, "one channel list only, joined by ','", 0};
+    int rc = cr__cli_args(argc, argv, &a);
+    if (rc >= 0)
+        return rc;
     if (count) {
         char *end = NULL;
         errno = 0;
@@ -481,10 +448,6 @@ static int parse_args(int argc, char **argv, sub_opts_t *o)
             fprintf(stderr, "crier sub: bad value for --count: %s (a number, 1 or more)\n", count);
             return 2;
         }
-    }
-    if (!o->channels) {
-        fputs("crier sub: which channel? (see crier sub --help)\n", stderr);
-        return 2;
     }
     return -1;
 }

@@ -7,6 +7,8 @@ import subprocess
 import threading
 import time
 
+import pytest
+
 from conftest import CRIER
 
 
@@ -129,3 +131,30 @@ def test_sub_resumes_after_disconnect_without_loss_or_duplicate(server):
             sub.wait()
     assert sub.returncode == 0, err
     assert out.decode().split("\n")[:-1] == [f"m{i}" for i in range(9)]
+
+
+@pytest.mark.parametrize("args,complaint", [
+    (("pub",), "crier pub: which channel?"),
+    (("pub", "a", "b", "c"), "crier pub: too many arguments"),
+    (("pub", "--type"), "crier pub: --type needs a value"),
+    (("pub", "--event=x\ny", "a", "m"), "crier pub: the value of --event must not contain a line break"),
+    (("pub", "--nope", "a"), "crier pub: unknown flag --nope"),
+    (("sub",), "crier sub: which channel?"),
+    (("sub", "a", "b"), "crier sub: one channel list only"),
+    (("sub", "--url=", "a"), "crier sub: --url needs a value"),
+    (("sub", "--count", "0", "a"), "crier sub: bad value for --count"),
+    (("sub", "--bogus", "a"), "crier sub: unknown flag --bogus"),
+])
+def test_bad_usage_exits_2_with_a_reason(args, complaint):
+    r = run(*args)
+    assert r.returncode == 2, r
+    assert r.stderr.decode().startswith(complaint), r.stderr
+
+
+def test_dash_dash_ends_the_flags(server):
+    # After "--" a message that looks like a flag is the message.
+    ch = "cli-dashdash"
+    r = run("pub", "--url", server.url, "--", ch, "--not-a-flag")
+    assert r.returncode == 0, r
+    r = run("sub", "--url", server.url, "--since", "all", "--count", "1", ch)
+    assert r.returncode == 0 and r.stdout.decode().strip() == "--not-a-flag", r
