@@ -86,6 +86,7 @@ static void after_drain(cr_conn_t *c)
 static void on_write(uv_write_t *req, int status)
 {
     cr_conn_t *c = req->data;
+    free(req); /* held only while a write is in flight: an idle connection costs none */
     c->writing = 0;
     if (status < 0) {
         if (status != UV_ECANCELED)
@@ -126,9 +127,11 @@ void cr_conn_flush(cr_conn_t *c)
         resume_reading(c);
     if (c->outq.count) {
         uint32_t n = gather(c, bufs, &total);
-        c->wreq.data = c;
-        int r = uv_write(&c->wreq, (uv_stream_t *)&c->tcp, bufs, n, on_write);
+        uv_write_t *w = cr_xmalloc(sizeof(*w));
+        w->data = c;
+        int r = uv_write(w, (uv_stream_t *)&c->tcp, bufs, n, on_write);
         if (r < 0) {
+            free(w);
             cr_conn_close(c, uv_strerror(r));
             return;
         }

@@ -33,7 +33,6 @@ typedef struct cr_conn {
     cr_timerq_entry_t timer;
     cr_timerq_t *timer_q; /* which queue timer is on, if any */
     cr_outq_t outq;
-    uv_write_t wreq;
     size_t inflight; /* bytes of the write in flight */
     char *in;        /* unprocessed input; NULL while there is none */
     size_t inlen, incap;
