@@ -63,6 +63,7 @@ typedef struct cr_msg {
     cr_msgid_t id;
     int64_t time_ms;          /* publish time */
     int64_t expires_ms;       /* 0: no TTL of its own */
+    uint64_t store_key;       /* the durable engine's row for it (0: none); set before sharing */
     cr_bytes_t *channel;      /* channel name */
     cr_bytes_t *content_type; /* NULL when the publisher gave none */
     cr_bytes_t *event;        /* SSE event name, NULL for "message" */

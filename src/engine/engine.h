@@ -74,6 +74,9 @@ struct cr_engine {
     /* A message another node published on a channel this node follows: the engine has put it
      * in ch->history; the owner fans it out to local subscribers like a local publish. */
     void (*arrived)(void *arg, cr_channel_t *ch, cr_msg_t *msg);
+    /* Another node deleted ch (DELETE /pub/ch): the owner tells its subscribers and forgets ch,
+     * without calling drop (the store has dropped it already). Same arg as arrived. */
+    void (*deleted)(void *arg, cr_channel_t *ch);
     void *arrived_arg;
     /* 1: the store is shared with other nodes (redis): a channel idle here is only forgotten
      * locally, never dropped from the store. */

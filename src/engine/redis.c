@@ -154,9 +154,11 @@ static int rd_drop(cr_engine_t *base, cr_channel_t *ch)
     char skey[CR_CHANNEL_NAME_MAX + 16], ckey[CR_CHANNEL_NAME_MAX + 16];
     snprintf(skey, sizeof(skey), RD_PREFIX "s:%s", ch->name->data);
     snprintf(ckey, sizeof(ckey), RD_PREFIX "c:%s", ch->name->data);
-    const char *argv[] = {"DEL", skey, ckey};
-    size_t lens[] = {3, strlen(skey), strlen(ckey)};
-    redisAsyncCommandArgv(sh->cmd, NULL, NULL, 3, argv, lens);
+    char ps[CR_CHANNEL_NAME_MAX + 16];
+    cr__rd_pubsub_name(ch->name, ps);
+    const char *argv[] = {"EVALSHA", e->sha[RD_SCRIPT_DELETE], "2", skey, ckey, ps};
+    size_t lens[] = {7, 40, 1, strlen(skey), strlen(ckey), strlen(ps)};
+    redisAsyncCommandArgv(sh->cmd, NULL, NULL, 6, argv, lens);
     return 0;
 }
 

@@ -374,6 +374,14 @@ void cr__rd_sub_reply(rd_shard_t *sh, redisReply *r)
     if (!strcmp(kind, "message")) {
         if (r->element[2]->type != REDIS_REPLY_STRING)
             return;
+        if (!strcmp(r->element[2]->str, "deleted")) {
+            /* Deleted on some node (this one included, which has forgotten it already). */
+            cr_channel_t *ch = cr__rd_channel_of(e, c->name);
+            chan_drop_queue(c);
+            if (ch && e->base.deleted)
+                e->base.deleted(e->base.arrived_arg, ch);
+            return;
+        }
         cr_msg_t *m = cr_redis_notice_decode(c->name, r->element[2]->str, (size_t)r->element[2]->len);
         if (!m) {
             fprintf(stderr, "crier: redis: malformed notice on %s ignored\n", r->element[1]->str);

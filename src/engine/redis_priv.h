@@ -61,7 +61,7 @@ typedef struct rd_pend {
     int replied, complete, status;
 } rd_pend_t;
 
-enum { RD_SCRIPT_PUBLISH, RD_SCRIPT_SYNC, RD_SCRIPT_COUNT, RD_SCRIPT_BEAT, RD_SCRIPT_N };
+enum { RD_SCRIPT_PUBLISH, RD_SCRIPT_SYNC, RD_SCRIPT_COUNT, RD_SCRIPT_BEAT, RD_SCRIPT_DELETE, RD_SCRIPT_N };
 
 struct rd_engine {
     cr_engine_t base;

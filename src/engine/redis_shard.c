@@ -88,7 +88,13 @@ static const char script_beat[] =
     "redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', string.format('%d', now - 3600000))\n"
     "return 1\n";
 
-const char *const cr__rd_scripts[RD_SCRIPT_N] = {script_publish, script_sync, script_count, script_beat};
+/* KEYS: stream, creation key. ARGV: pub/sub channel. Other nodes following it are told. */
+static const char script_delete[] = "redis.call('DEL', KEYS[1], KEYS[2])\n"
+                                    "redis.call('PUBLISH', ARGV[1], 'deleted')\n"
+                                    "return 1\n";
+
+const char *const cr__rd_scripts[RD_SCRIPT_N] = {script_publish, script_sync, script_count, script_beat,
+                                                 script_delete};
 
 static void log_reply_error(rd_shard_t *sh, const char *what, redisReply *r)
 {

@@ -1,11 +1,12 @@
 /* The durable engine: SQLite in WAL mode, written by one writer thread.
- * The loop thread assigns ids and queues operations; at the end of each loop
- * turn it hands the turn's batch to the writer, which commits it as one
- * transaction (one sync covers many messages) and wakes the loop, which then
- * appends the committed messages to the hot history and calls their done
+ * The loop thread assigns ids (and row keys) and queues operations; at the end
+ * of each loop turn it hands the turn's batch to the writer, which commits it
+ * as one transaction (one sync covers many messages) and wakes the loop, which
+ * then appends the committed messages to the hot history and calls their done
  * callbacks in issue order. The loop never waits on the disk. The history ring
  * holds every retained message (the hot window is the retention count), so a
- * catch-up reads memory; the database is the durable copy, read back at start.
+ * catch-up reads memory; the database is the durable copy, read back at start,
+ * and retention deletes from it the rows of exactly what the history dropped.
  * Never touches libuv: the owner wakes the loop through e->wake.
  * SPDX-License-Identifier: MIT */
 #include <errno.h>
@@ -20,7 +21,7 @@
 #include "engine/engine.h"
 #include "engine/sqlite_schema.h"
 
-typedef enum op_kind { OP_MSG, OP_PRUNE, OP_DROP, OP_SCHED_ADD, OP_SCHED_DEL, OP_VACUUM } op_kind_t;
+typedef enum op_kind { OP_MSG, OP_DELETE, OP_MARK, OP_DROP, OP_SCHED_ADD, OP_SCHED_DEL, OP_VACUUM } op_kind_t;
 
 typedef struct op {
     struct op *next;
@@ -28,18 +29,26 @@ typedef struct op {
     int status;
     cr_engine_done_cb done;
     void *arg;
-    cr_bytes_t *name;    /* channel name (OP_MSG, OP_PRUNE, OP_DROP) */
-    cr_msg_t *msg;       /* OP_MSG */
-    cr_msgid_t id;       /* OP_PRUNE: drop everything up to this id */
-    cr_msgid_t last;     /* OP_PRUNE: the channel's last id */
-    int64_t now;         /* OP_PRUNE: and everything expired at this time; OP_MSG: channel creation */
-    cr_sched_item_t *it; /* OP_SCHED_ADD: a copy holding references */
-    uint64_t sid;        /* OP_SCHED_DEL */
+    cr_bytes_t *name;       /* channel name (OP_MSG, OP_MARK, OP_DROP) */
+    cr_msg_t *msg;          /* OP_MSG */
+    int64_t created;        /* OP_MSG: when the channel began */
+    cr_msgid_t evicted;     /* OP_MARK: the channel's newest evicted id */
+    cr_msgid_t last;        /* OP_MARK: its last id */
+    uint64_t *keys;         /* OP_DELETE, OP_DROP: rows to delete */
+    size_t nkeys;
+    uint64_t after;         /* OP_DROP: and the channel's rows above this key (still in flight) */
+    cr_sched_item_t *it;    /* OP_SCHED_ADD: a copy holding references */
+    uint64_t sid;           /* OP_SCHED_DEL */
 } op_t;
 
 typedef struct oplist {
     op_t *head, **tail;
 } oplist_t;
+
+typedef struct keyvec {
+    uint64_t *v;
+    size_t n, cap;
+} keyvec_t;
 
 typedef struct sq_engine {
     cr_engine_t base;
@@ -50,14 +59,28 @@ typedef struct sq_engine {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int stopping;  /* under mu */
+    int woken;     /* under mu: the loop was woken and has not completed yet */
     oplist_t todo; /* handed to the writer (under mu) */
     oplist_t fin;  /* committed or failed, waiting for complete() (under mu) */
     oplist_t turn; /* queued during this loop turn (loop thread only) */
-    /* Channels whose history dropped messages by count since the last prune pass
-     * (names, with repeats): the next pass deletes those from the disk too. */
+    /* Loop thread only from here. Row keys: one per message, increasing in publish order. */
+    uint64_t next_key;
+    uint64_t completed_key; /* every message with a key up to this one has completed */
+    keyvec_t dead;          /* rows whose messages the history dropped, deleted at the next pass */
+    /* Channels whose history dropped messages by count since the last pass (names,
+     * with repeats): their evicted id is written at the next pass. */
     cr_bytes_t **evicted;
     size_t nevicted, capevicted;
 } sq_engine_t;
+
+static void key_push(keyvec_t *kv, uint64_t k)
+{
+    if (kv->n == kv->cap) {
+        kv->cap = kv->cap ? 2 * kv->cap : 256;
+        kv->v = cr_xrealloc(kv->v, kv->cap * sizeof(*kv->v));
+    }
+    kv->v[kv->n++] = k;
+}
 
 static void list_init(oplist_t *l)
 {
@@ -93,6 +116,7 @@ static op_t *op_new(sq_engine_t *e, op_kind_t kind, cr_engine_done_cb done, void
 
 static void op_free(op_t *o)
 {
+    free(o->keys);
     cr_bytes_unref(o->name);
     cr_msg_unref(o->msg);
     cr_sched_item_free(o->it);
@@ -115,9 +139,10 @@ static int status_of(int rc)
 static int run_op(sq_engine_t *e, op_t *o)
 {
     switch (o->kind) {
-    case OP_MSG: return cr_sq_insert_msg(&e->st, o->msg, o->now);
-    case OP_PRUNE: return cr_sq_prune(&e->st, o->name, o->id, o->last, o->now);
-    case OP_DROP: return cr_sq_drop(&e->st, o->name);
+    case OP_MSG: return cr_sq_insert_msg(&e->st, o->msg, o->created);
+    case OP_DELETE: return cr_sq_delete(&e->st, o->keys, o->nkeys);
+    case OP_MARK: return cr_sq_mark(&e->st, o->name, o->evicted, o->last);
+    case OP_DROP: return cr_sq_drop(&e->st, o->name, o->keys, o->nkeys, o->after);
     case OP_SCHED_ADD: return cr_sq_sched_add(&e->st, o->it);
     case OP_SCHED_DEL: return cr_sq_sched_del(&e->st, o->sid);
     /* The file shrinks back after a burst instead of keeping its high-water mark. */
@@ -156,8 +181,13 @@ static void *writer_main(void *arg)
             o->status = status;
         pthread_mutex_lock(&e->mu);
         list_splice(&e->fin, &batch);
-        if (e->base.wake)
+        int wake = !e->woken;
+        e->woken = 1;
+        /* Woken outside the lock, so the loop never waits on the mutex for a syscall. */
+        pthread_mutex_unlock(&e->mu);
+        if (wake && e->base.wake)
             e->base.wake(e->base.wake_arg);
+        pthread_mutex_lock(&e->mu);
     }
     pthread_mutex_unlock(&e->mu);
     return NULL;
@@ -176,8 +206,20 @@ static void sq_flush(cr_engine_t *base)
     pthread_mutex_unlock(&e->mu);
 }
 
+static void note_evicted(sq_engine_t *e, cr_channel_t *ch)
+{
+    if (e->nevicted && e->evicted[e->nevicted - 1] == ch->name)
+        return;
+    if (e->nevicted == e->capevicted) {
+        e->capevicted = e->capevicted ? 2 * e->capevicted : 64;
+        e->evicted = cr_xrealloc(e->evicted, e->capevicted * sizeof(*e->evicted));
+    }
+    e->evicted[e->nevicted++] = cr_bytes_ref(ch->name);
+}
+
 /* A committed message joins the hot history of its channel, if that channel
- * still exists (it may have been deleted while the commit ran). */
+ * still exists (it may have been deleted while the commit ran). What the count
+ * limit pushes out of the history is deleted from the disk at the next pass. */
 static void committed(sq_engine_t *e, op_t *o)
 {
     cr_channel_t *ch = cr_registry_find(e->base.reg, o->name->data, o->name->len);
@@ -187,14 +229,12 @@ static void committed(sq_engine_t *e, op_t *o)
     if (h->count && cr_msgid_cmp(cr_history_at(h, h->count - 1)->id, o->msg->id) >= 0)
         return;
     cr_history_append(h, o->msg);
-    if (e->base.cfg.max_count && h->count > e->base.cfg.max_count &&
-        cr_history_prune(h, o->msg->time_ms, e->base.cfg.max_count, 0) > 0 &&
-        (e->nevicted == 0 || e->evicted[e->nevicted - 1] != ch->name)) {
-        if (e->nevicted == e->capevicted) {
-            e->capevicted = e->capevicted ? 2 * e->capevicted : 64;
-            e->evicted = cr_xrealloc(e->evicted, e->capevicted * sizeof(*e->evicted));
-        }
-        e->evicted[e->nevicted++] = cr_bytes_ref(ch->name);
+    size_t max = e->base.cfg.max_count;
+    if (max && h->count > max) {
+        for (size_t i = 0; i < h->count - max; i++)
+            key_push(&e->dead, cr_history_at(h, i)->store_key);
+        cr_history_prune(h, o->msg->time_ms, max, 0);
+        note_evicted(e, ch);
     }
 }
 
@@ -204,11 +244,15 @@ static void sq_complete(cr_engine_t *base)
     pthread_mutex_lock(&e->mu);
     oplist_t fin = e->fin;
     list_init(&e->fin);
+    e->woken = 0;
     pthread_mutex_unlock(&e->mu);
     for (op_t *o = fin.head, *next; o; o = next) {
         next = o->next;
-        if (o->kind == OP_MSG && o->status == 0)
-            committed(e, o);
+        if (o->kind == OP_MSG) {
+            e->completed_key = o->msg->store_key;
+            if (o->status == 0)
+                committed(e, o);
+        }
         if (o->done)
             o->done(o->arg, o->status);
         op_free(o);
@@ -223,10 +267,11 @@ static int sq_append(cr_engine_t *base, cr_channel_t *ch, cr_msg_t *msg, cr_engi
     ch->last_id = msg->id;
     ch->published++;
     ch->last_publish_ms = msg->time_ms;
+    msg->store_key = e->next_key++;
     op_t *o = op_new(e, OP_MSG, done, arg);
     o->name = cr_bytes_ref(ch->name);
     o->msg = cr_msg_ref(msg);
-    o->now = ch->created_ms;
+    o->created = ch->created_ms;
     return 0;
 }
 
@@ -241,22 +286,27 @@ static int sq_load(cr_engine_t *base, cr_channel_t *ch, cr_msgid_t after, int64_
     return 0;
 }
 
-static void queue_prune(sq_engine_t *e, cr_channel_t *ch, int64_t now_ms)
+static void queue_mark(sq_engine_t *e, cr_channel_t *ch)
 {
-    op_t *o = op_new(e, OP_PRUNE, NULL, NULL);
+    op_t *o = op_new(e, OP_MARK, NULL, NULL);
     o->name = cr_bytes_ref(ch->name);
-    o->id = ch->history.evicted_last;
+    o->evicted = ch->history.evicted_last;
     /* May be ahead of what is committed yet: harmless, ids only need to grow. */
     o->last = ch->last_id;
-    o->now = now_ms;
 }
 
 static int sq_drop(cr_engine_t *base, cr_channel_t *ch)
 {
     sq_engine_t *e = (sq_engine_t *)base;
-    cr_history_clear(&ch->history);
+    cr_history_t *h = &ch->history;
     op_t *o = op_new(e, OP_DROP, NULL, NULL);
     o->name = cr_bytes_ref(ch->name);
+    o->nkeys = h->count;
+    o->keys = cr_xmalloc((h->count ? h->count : 1) * sizeof(*o->keys));
+    for (size_t i = 0; i < h->count; i++)
+        o->keys[i] = cr_history_at(h, i)->store_key;
+    o->after = e->completed_key;
+    cr_history_clear(h);
     return 0;
 }
 
@@ -266,16 +316,30 @@ typedef struct {
     size_t queued;
 } prune_ctx_t;
 
-/* The history decides what goes (by count, age and TTL); the database follows:
- * everything up to the newest evicted id, and everything expired. */
+/* The history decides what goes (count, then age from the oldest, then each
+ * message's TTL, as cr_history_prune does); the rows of what it drops are
+ * collected first, to be deleted by key. */
 static void prune_one(cr_channel_t *ch, void *arg)
 {
     prune_ctx_t *p = arg;
     const cr_engine_config_t *cfg = &p->e->base.cfg;
-    if (cr_history_prune(&ch->history, p->now, cfg->max_count, cfg->max_age_ms) > 0) {
-        queue_prune(p->e, ch, p->now);
-        p->queued++;
+    cr_history_t *h = &ch->history;
+    size_t n = h->count, i = 0, before = p->e->dead.n;
+    size_t over = cfg->max_count && n > cfg->max_count ? n - cfg->max_count : 0;
+    for (; i < over; i++)
+        key_push(&p->e->dead, cr_history_at(h, i)->store_key);
+    for (; cfg->max_age_ms && i < n && cr_history_at(h, i)->time_ms + cfg->max_age_ms <= p->now; i++)
+        key_push(&p->e->dead, cr_history_at(h, i)->store_key);
+    for (; i < n; i++) {
+        const cr_msg_t *m = cr_history_at(h, i);
+        if (m->expires_ms && m->expires_ms <= p->now)
+            key_push(&p->e->dead, m->store_key);
     }
+    if (p->e->dead.n == before)
+        return;
+    cr_history_prune(h, p->now, cfg->max_count, cfg->max_age_ms);
+    queue_mark(p->e, ch);
+    p->queued++;
 }
 
 static int by_ptr(const void *a, const void *b)
@@ -284,27 +348,34 @@ static int by_ptr(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static void sq_prune(cr_engine_t *base, int64_t now_ms)
+static void prune_pass(sq_engine_t *e, int64_t now_ms)
 {
-    sq_engine_t *e = (sq_engine_t *)base;
     prune_ctx_t p = {e, now_ms, 0};
-    cr_registry_foreach(base->reg, prune_one, &p);
-    /* One delete per channel that evicted by count, however many messages it evicted. */
+    cr_registry_foreach(e->base.reg, prune_one, &p);
+    /* One mark per channel that evicted by count, however many messages it evicted. */
     if (e->nevicted)
         qsort(e->evicted, e->nevicted, sizeof(*e->evicted), by_ptr);
     for (size_t i = 0; i < e->nevicted; i++) {
         cr_bytes_t *name = e->evicted[i];
-        cr_channel_t *ch = cr_registry_find(base->reg, name->data, name->len);
-        if ((i == 0 || e->evicted[i - 1] != name) && ch && ch->name == name) {
-            queue_prune(e, ch, now_ms);
-            p.queued++;
-        }
+        cr_channel_t *ch = cr_registry_find(e->base.reg, name->data, name->len);
+        if ((i == 0 || e->evicted[i - 1] != name) && ch && ch->name == name)
+            queue_mark(e, ch);
     }
     for (size_t i = 0; i < e->nevicted; i++)
         cr_bytes_unref(e->evicted[i]);
     e->nevicted = 0;
-    if (p.queued)
-        op_new(p.e, OP_VACUUM, NULL, NULL);
+    if (e->dead.n) {
+        op_t *o = op_new(e, OP_DELETE, NULL, NULL);
+        o->keys = e->dead.v;
+        o->nkeys = e->dead.n;
+        e->dead = (keyvec_t){NULL, 0, 0};
+        op_new(e, OP_VACUUM, NULL, NULL);
+    }
+}
+
+static void sq_prune(cr_engine_t *base, int64_t now_ms)
+{
+    prune_pass((sq_engine_t *)base, now_ms);
 }
 
 static int sq_sched_add(cr_engine_t *base, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
@@ -326,14 +397,13 @@ static int sq_sched_del(cr_engine_t *base, uint64_t id, cr_engine_done_cb done, 
 static int sq_restore(cr_engine_t *base, int64_t now_ms)
 {
     sq_engine_t *e = (sq_engine_t *)base;
-    int rc = cr_sq_restore(e->db, base->reg, base->sched, now_ms);
+    e->next_key = 1;
+    int rc = cr_sq_restore(e->db, base->reg, base->sched, now_ms, &e->next_key);
     if (rc != SQLITE_OK)
         return status_of(rc);
+    e->completed_key = e->next_key - 1;
     /* What retention dropped while the server was down goes from the disk too. */
-    prune_ctx_t p = {e, now_ms, 0};
-    cr_registry_foreach(base->reg, prune_one, &p);
-    if (p.queued)
-        op_new(e, OP_VACUUM, NULL, NULL);
+    prune_pass(e, now_ms);
     if (pthread_create(&e->thread, NULL, writer_main, e) != 0)
         return CR_EUNAVAIL;
     e->running = 1;
@@ -361,6 +431,7 @@ static void sq_destroy(cr_engine_t *base)
     for (size_t i = 0; i < e->nevicted; i++)
         cr_bytes_unref(e->evicted[i]);
     free(e->evicted);
+    free(e->dead.v);
     cr_sq_stmts_finalize(&e->st);
     sqlite3_close(e->db);
     pthread_cond_destroy(&e->cv);

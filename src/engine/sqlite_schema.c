@@ -7,7 +7,7 @@
 
 #include "core/err.h"
 
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(k TEXT PRIMARY KEY, v INTEGER NOT NULL) WITHOUT ROWID;"
@@ -15,22 +15,24 @@ static const char schema[] =
     " last_seq INTEGER NOT NULL, ev_ms INTEGER NOT NULL DEFAULT 0, ev_seq INTEGER NOT NULL DEFAULT 0,"
     " created INTEGER NOT NULL DEFAULT 0)"
     " WITHOUT ROWID;"
-    /* A rowid table with an index, not WITHOUT ROWID: payloads are large next to a page. */
-    "CREATE TABLE IF NOT EXISTS msgs(ch TEXT NOT NULL, ms INTEGER NOT NULL, seq INTEGER NOT NULL,"
-    " time INTEGER NOT NULL, exp INTEGER NOT NULL, ctype BLOB, event BLOB, payload BLOB NOT NULL);"
-    "CREATE UNIQUE INDEX IF NOT EXISTS msgs_id ON msgs(ch, ms, seq);"
+    /* Rows in publish order, keyed by a number the engine gives each message, and no
+     * index by channel: a commit then appends to the last pages instead of touching one
+     * index page per channel, and deletes name their rows. */
+    "CREATE TABLE IF NOT EXISTS msgs(k INTEGER PRIMARY KEY, ch TEXT NOT NULL, ms INTEGER NOT NULL,"
+    " seq INTEGER NOT NULL, time INTEGER NOT NULL, exp INTEGER NOT NULL, ctype BLOB, event BLOB,"
+    " payload BLOB NOT NULL);"
     "CREATE TABLE IF NOT EXISTS sched(id INTEGER PRIMARY KEY, due INTEGER NOT NULL, created INTEGER NOT NULL,"
     " ttl INTEGER NOT NULL, chans TEXT NOT NULL, ctype BLOB, event BLOB, payload BLOB NOT NULL);"
-    "PRAGMA user_version = 1;";
+    "PRAGMA user_version = 2;";
 
 static const char *const sql[CR_SQ_COUNT] = {
-    [CR_SQ_INS_MSG] = "INSERT INTO msgs(ch, ms, seq, time, exp, ctype, event, payload) VALUES(?,?,?,?,?,?,?,?)",
+    [CR_SQ_INS_MSG] = "INSERT INTO msgs(k, ch, ms, seq, time, exp, ctype, event, payload) VALUES(?,?,?,?,?,?,?,?,?)",
     /* Only a read once the row exists: a channel's last id is the newest of its messages,
      * and is written here only when pruning is about to delete them. */
     [CR_SQ_UP_CHANNEL] = "INSERT OR IGNORE INTO channels(name, last_ms, last_seq, created) VALUES(?,?,?,?)",
-    [CR_SQ_PRUNE] = "DELETE FROM msgs WHERE ch = ?1 AND (ms < ?2 OR (ms = ?2 AND seq <= ?3) OR (exp > 0 AND exp <= ?4))",
+    [CR_SQ_DELETE] = "DELETE FROM msgs WHERE k = ?",
     [CR_SQ_UP_EVICTED] = "UPDATE channels SET ev_ms = ?2, ev_seq = ?3, last_ms = ?4, last_seq = ?5 WHERE name = ?1",
-    [CR_SQ_DROP_MSGS] = "DELETE FROM msgs WHERE ch = ?",
+    [CR_SQ_DROP_TAIL] = "DELETE FROM msgs WHERE k > ?2 AND ch = ?1",
     [CR_SQ_DROP_CHANNEL] = "DELETE FROM channels WHERE name = ?",
     [CR_SQ_SCHED_INS] = "INSERT INTO sched(id, due, created, ttl, chans, ctype, event, payload) "
                         "VALUES(?,?,?,?,?,?,?,?)",
@@ -176,14 +178,15 @@ static void bind_text(sqlite3_stmt *s, int i, const cr_bytes_t *b)
 int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms)
 {
     sqlite3_stmt *s = st->s[CR_SQ_INS_MSG];
-    bind_text(s, 1, m->channel);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)m->id.ms);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)m->id.seq);
-    sqlite3_bind_int64(s, 4, m->time_ms);
-    sqlite3_bind_int64(s, 5, m->expires_ms);
-    bind_bytes(s, 6, m->content_type);
-    bind_bytes(s, 7, m->event);
-    bind_bytes(s, 8, m->payload);
+    sqlite3_bind_int64(s, 1, (sqlite3_int64)m->store_key);
+    bind_text(s, 2, m->channel);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)m->id.ms);
+    sqlite3_bind_int64(s, 4, (sqlite3_int64)m->id.seq);
+    sqlite3_bind_int64(s, 5, m->time_ms);
+    sqlite3_bind_int64(s, 6, m->expires_ms);
+    bind_bytes(s, 7, m->content_type);
+    bind_bytes(s, 8, m->event);
+    bind_bytes(s, 9, m->payload);
     int rc = run(s);
     if (rc != SQLITE_OK)
         return rc;
@@ -195,29 +198,37 @@ int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms)
     return run(s);
 }
 
-int cr_sq_prune(cr_sq_stmts_t *st, const cr_bytes_t *ch, cr_msgid_t upto, cr_msgid_t last, int64_t now_ms)
+int cr_sq_delete(cr_sq_stmts_t *st, const uint64_t *keys, size_t n)
 {
-    sqlite3_stmt *s = st->s[CR_SQ_PRUNE];
+    sqlite3_stmt *s = st->s[CR_SQ_DELETE];
+    for (size_t i = 0; i < n; i++) {
+        sqlite3_bind_int64(s, 1, (sqlite3_int64)keys[i]);
+        int rc = run(s);
+        if (rc != SQLITE_OK)
+            return rc;
+    }
+    return SQLITE_OK;
+}
+
+int cr_sq_mark(cr_sq_stmts_t *st, const cr_bytes_t *ch, cr_msgid_t evicted, cr_msgid_t last)
+{
+    sqlite3_stmt *s = st->s[CR_SQ_UP_EVICTED];
     bind_text(s, 1, ch);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)upto.ms);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)upto.seq);
-    sqlite3_bind_int64(s, 4, now_ms);
-    int rc = run(s);
-    if (rc != SQLITE_OK)
-        return rc;
-    s = st->s[CR_SQ_UP_EVICTED];
-    bind_text(s, 1, ch);
-    sqlite3_bind_int64(s, 2, (sqlite3_int64)upto.ms);
-    sqlite3_bind_int64(s, 3, (sqlite3_int64)upto.seq);
+    sqlite3_bind_int64(s, 2, (sqlite3_int64)evicted.ms);
+    sqlite3_bind_int64(s, 3, (sqlite3_int64)evicted.seq);
     sqlite3_bind_int64(s, 4, (sqlite3_int64)last.ms);
     sqlite3_bind_int64(s, 5, (sqlite3_int64)last.seq);
     return run(s);
 }
 
-int cr_sq_drop(cr_sq_stmts_t *st, const cr_bytes_t *ch)
+int cr_sq_drop(cr_sq_stmts_t *st, const cr_bytes_t *ch, const uint64_t *keys, size_t n, uint64_t after)
 {
-    bind_text(st->s[CR_SQ_DROP_MSGS], 1, ch);
-    int rc = run(st->s[CR_SQ_DROP_MSGS]);
+    int rc = cr_sq_delete(st, keys, n);
+    if (rc != SQLITE_OK)
+        return rc;
+    bind_text(st->s[CR_SQ_DROP_TAIL], 1, ch);
+    sqlite3_bind_int64(st->s[CR_SQ_DROP_TAIL], 2, (sqlite3_int64)after);
+    rc = run(st->s[CR_SQ_DROP_TAIL]);
     if (rc != SQLITE_OK)
         return rc;
     bind_text(st->s[CR_SQ_DROP_CHANNEL], 1, ch);
@@ -286,12 +297,10 @@ static int restore_channels(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-static int restore_msgs(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
+static int restore_msgs(sqlite3 *db, cr_registry_t *reg, int64_t now_ms, uint64_t *next_key)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(db,
-                                "SELECT ch, ms, seq, time, exp, ctype, event, payload FROM msgs "
-                                "ORDER BY ch, ms, seq",
+    int rc = sqlite3_prepare_v2(db, "SELECT ch, ms, seq, time, exp, ctype, event, payload, k FROM msgs ORDER BY k",
                                 -1, &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
@@ -316,6 +325,9 @@ static int restore_msgs(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
         cr_bytes_unref(event);
         cr_bytes_unref(payload);
         m->id = id;
+        m->store_key = (uint64_t)sqlite3_column_int64(s, 8);
+        if (m->store_key >= *next_key)
+            *next_key = m->store_key + 1;
         cr_history_append(h, m);
         cr_msg_unref(m);
         /* New ids must stay above every stored one, whatever the clock says now. */
@@ -359,11 +371,11 @@ static int restore_sched(sqlite3 *db, cr_sched_t *sched)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-int cr_sq_restore(sqlite3 *db, cr_registry_t *reg, cr_sched_t *sched, int64_t now_ms)
+int cr_sq_restore(sqlite3 *db, cr_registry_t *reg, cr_sched_t *sched, int64_t now_ms, uint64_t *next_key)
 {
     int rc = restore_channels(db, reg, now_ms);
     if (rc == SQLITE_OK)
-        rc = restore_msgs(db, reg, now_ms);
+        rc = restore_msgs(db, reg, now_ms, next_key);
     if (rc == SQLITE_OK && sched)
         rc = restore_sched(db, sched);
     return rc;

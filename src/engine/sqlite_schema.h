@@ -14,9 +14,9 @@
 enum {
     CR_SQ_INS_MSG,
     CR_SQ_UP_CHANNEL,
-    CR_SQ_PRUNE,
+    CR_SQ_DELETE,
     CR_SQ_UP_EVICTED,
-    CR_SQ_DROP_MSGS,
+    CR_SQ_DROP_TAIL,
     CR_SQ_DROP_CHANNEL,
     CR_SQ_SCHED_INS,
     CR_SQ_SCHED_DEL,
@@ -36,18 +36,20 @@ int cr_sq_stmts_prepare(sqlite3 *db, cr_sq_stmts_t *st);
 void cr_sq_stmts_finalize(cr_sq_stmts_t *st);
 
 /* Writer operations, each inside the caller's transaction. SQLITE_OK or an SQLite code. */
-/* Inserts m and moves its channel's last id (created_ms: when the channel began). */
+/* Inserts m as row m->store_key, and its channel's row if new (created_ms: when the channel began). */
 int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms);
-/* Deletes ch's messages with an id up to upto, and those expired at now_ms;
- * remembers upto as the channel's newest evicted id and last as its last id
- * (which the messages deleted can no longer tell). */
-int cr_sq_prune(cr_sq_stmts_t *st, const cr_bytes_t *ch, cr_msgid_t upto, cr_msgid_t last, int64_t now_ms);
-int cr_sq_drop(cr_sq_stmts_t *st, const cr_bytes_t *ch);
+/* Deletes the rows keys[0..n). */
+int cr_sq_delete(cr_sq_stmts_t *st, const uint64_t *keys, size_t n);
+/* Remembers ch's newest evicted id and its last id (which deleted rows can no longer tell). */
+int cr_sq_mark(cr_sq_stmts_t *st, const cr_bytes_t *ch, cr_msgid_t evicted, cr_msgid_t last);
+/* Forgets channel ch: the rows keys[0..n), any of its rows above key after, and its row. */
+int cr_sq_drop(cr_sq_stmts_t *st, const cr_bytes_t *ch, const uint64_t *keys, size_t n, uint64_t after);
 int cr_sq_sched_add(cr_sq_stmts_t *st, const cr_sched_item_t *it);
 int cr_sq_sched_del(cr_sq_stmts_t *st, uint64_t id);
 
-/* Reads channels (last id, evicted id), their messages in id order and the
- * scheduled items into reg and sched. SQLITE_OK or an SQLite code. */
-int cr_sq_restore(sqlite3 *db, cr_registry_t *reg, cr_sched_t *sched, int64_t now_ms);
+/* Reads channels (last id, evicted id), their messages in publish order and the
+ * scheduled items into reg and sched; *next_key goes above every row key read.
+ * SQLITE_OK or an SQLite code. */
+int cr_sq_restore(sqlite3 *db, cr_registry_t *reg, cr_sched_t *sched, int64_t now_ms, uint64_t *next_key);
 
 #endif

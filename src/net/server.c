@@ -122,6 +122,16 @@ static void engine_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
     cr_channel_fanout(ch, msg);
 }
 
+/* Another node deleted ch: its subscribers here are told, as for a local DELETE. */
+static void engine_deleted(void *arg, cr_channel_t *ch)
+{
+    cr_server_t *srv = arg;
+    size_t n = cr_stream_channel_deleted(srv, ch);
+    cr_log(CR_LOG_INFO, "channel %s deleted on another node (%zu subscribers told)", ch->name->data, n);
+    cr_history_clear(&ch->history);
+    cr_registry_remove(&srv->reg, ch);
+}
+
 /* Called by the engine's writer thread. */
 static void engine_wake(void *arg)
 {
@@ -195,6 +205,7 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     engine->wake = engine_wake;
     engine->wake_arg = &srv->engine_wake;
     engine->arrived = engine_arrived;
+    engine->deleted = engine_deleted;
     engine->arrived_arg = srv;
     int r = engine->ops->restore(engine, cr_now_ms());
     if (r < 0) {

@@ -178,15 +178,16 @@ def test_redis_stopped_then_back(redis, cluster):
         assert not res.closed and res.datas == ["before0", "before1"]
     redis.start()
 
-    def publish_ok():
-        r = httpx.post(f"{n2.url}/pub/outage", content=b"back", timeout=5)
-        return r.json()["id"] if r.status_code == 201 else None
-    acked.append(wait_for(publish_ok, 30, "node 2 never published again after Redis came back"))
-    # Node 1 too reconnects by itself.
-    acked.append(wait_for(lambda: httpx.post(f"{n1.url}/pub/outage", content=b"back1", timeout=5).json().get("id"),
-                          30, "node 1 never published again"))
-    with Publisher(n3.url) as p:
-        acked.append(p.publish("outage", "after")["id"])
+    def publish_when_back(s, data):
+        """Each node reconnects by itself: the first 201 after the 503s."""
+        def once():
+            r = httpx.post(f"{s.url}/pub/outage", content=data, timeout=5)
+            assert r.status_code in (201, 503), r.text
+            return r.json()["id"] if r.status_code == 201 else None
+        return wait_for(once, 30, f"{s.url} never published again after Redis came back")
+    acked.append(publish_when_back(n2, b"back"))
+    acked.append(publish_when_back(n1, b"back1"))
+    acked.append(publish_when_back(n3, b"after"))
     for s in subs:
         res = s.read(n=5, timeout=15)
         assert not res.closed
@@ -282,6 +283,26 @@ def test_multi_channel_subscription_across_nodes(cluster):
     again = SSEClient(n1.port, ["left", "right"], last_event_id=cursor).open()
     assert sorted(again.read(n=2, timeout=10).datas) == ["l1", "r1"]
     again.close()
+
+
+def test_delete_on_one_node_tells_subscribers_on_the_others(redis, cluster):
+    n1, n2, n3 = cluster
+    far = SSEClient(n2.port, "doomed").open()
+    with Publisher(n1.url) as p:
+        p.publish("doomed", "last words")
+    assert far.read(n=1, timeout=10).datas == ["last words"]
+    r = httpx.delete(f"{n1.url}/pub/doomed", timeout=5)
+    assert r.status_code == 200, r.text
+    res = far.read(timeout=10, until=lambda res: res.closed or res.notices)
+    assert [n["event"] for n in res.notices] == ["crier-deleted"]
+    assert redis.cmd("EXISTS", "crier:s:doomed") == 0
+    # The channel starts afresh on every node.
+    again = SSEClient(n2.port, "doomed", since="all").open()
+    with Publisher(n3.url) as p:
+        p.publish("doomed", "reborn")
+    assert again.read(n=1, timeout=10).datas == ["reborn"]
+    again.close()
+    far.close()
 
 
 def test_sharding_over_two_redis_servers():
