@@ -225,11 +225,20 @@ int cr_sched_parse_delay(const char *s, size_t len, int64_t *ms)
             unit = 1, i += 2;
         } else {
             switch (s[i]) {
-            case 's': unit = 1000; break;
-            case 'm': unit = 60 * 1000; break;
-            case 'h': unit = 3600 * 1000; break;
-            case 'd': unit = 86400 * 1000; break;
-            default: return CR_EPARAM;
+            case 's':
+                unit = 1000;
+                break;
+            case 'm':
+                unit = 60 * 1000;
+                break;
+            case 'h':
+                unit = 3600 * 1000;
+                break;
+            case 'd':
+                unit = 86400 * 1000;
+                break;
+            default:
+                return CR_EPARAM;
             }
             i++;
         }

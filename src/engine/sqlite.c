@@ -29,16 +29,16 @@ typedef struct op {
     int status;
     cr_engine_done_cb done;
     void *arg;
-    cr_bytes_t *name;       /* channel name (OP_MSG, OP_MARK, OP_DROP) */
-    cr_msg_t *msg;          /* OP_MSG */
-    int64_t created;        /* OP_MSG: when the channel began */
-    cr_msgid_t evicted;     /* OP_MARK: the channel's newest evicted id */
-    cr_msgid_t last;        /* OP_MARK: its last id */
-    uint64_t *keys;         /* OP_DELETE, OP_DROP: rows to delete */
+    cr_bytes_t *name;   /* channel name (OP_MSG, OP_MARK, OP_DROP) */
+    cr_msg_t *msg;      /* OP_MSG */
+    int64_t created;    /* OP_MSG: when the channel began */
+    cr_msgid_t evicted; /* OP_MARK: the channel's newest evicted id */
+    cr_msgid_t last;    /* OP_MARK: its last id */
+    uint64_t *keys;     /* OP_DELETE, OP_DROP: rows to delete */
     size_t nkeys;
-    uint64_t after;         /* OP_DROP: and the channel's rows above this key (still in flight) */
-    cr_sched_item_t *it;    /* OP_SCHED_ADD: a copy holding references */
-    uint64_t sid;           /* OP_SCHED_DEL */
+    uint64_t after;      /* OP_DROP: and the channel's rows above this key (still in flight) */
+    cr_sched_item_t *it; /* OP_SCHED_ADD: a copy holding references */
+    uint64_t sid;        /* OP_SCHED_DEL */
 } op_t;
 
 typedef struct oplist {
@@ -129,24 +129,35 @@ static void op_free(op_t *o)
 static int status_of(int rc)
 {
     switch (rc & 0xff) {
-    case SQLITE_FULL: return -ENOSPC;
-    case SQLITE_IOERR: return -EIO;
-    case SQLITE_READONLY: return -EROFS;
-    default: return CR_EUNAVAIL;
+    case SQLITE_FULL:
+        return -ENOSPC;
+    case SQLITE_IOERR:
+        return -EIO;
+    case SQLITE_READONLY:
+        return -EROFS;
+    default:
+        return CR_EUNAVAIL;
     }
 }
 
 static int run_op(sq_engine_t *e, op_t *o)
 {
     switch (o->kind) {
-    case OP_MSG: return cr_sq_insert_msg(&e->st, o->msg, o->created);
-    case OP_DELETE: return cr_sq_delete(&e->st, o->keys, o->nkeys);
-    case OP_MARK: return cr_sq_mark(&e->st, o->name, o->evicted, o->last);
-    case OP_DROP: return cr_sq_drop(&e->st, o->name, o->keys, o->nkeys, o->after);
-    case OP_SCHED_ADD: return cr_sq_sched_add(&e->st, o->it);
-    case OP_SCHED_DEL: return cr_sq_sched_del(&e->st, o->sid);
+    case OP_MSG:
+        return cr_sq_insert_msg(&e->st, o->msg, o->created);
+    case OP_DELETE:
+        return cr_sq_delete(&e->st, o->keys, o->nkeys);
+    case OP_MARK:
+        return cr_sq_mark(&e->st, o->name, o->evicted, o->last);
+    case OP_DROP:
+        return cr_sq_drop(&e->st, o->name, o->keys, o->nkeys, o->after);
+    case OP_SCHED_ADD:
+        return cr_sq_sched_add(&e->st, o->it);
+    case OP_SCHED_DEL:
+        return cr_sq_sched_del(&e->st, o->sid);
     /* The file shrinks back after a burst instead of keeping its high-water mark. */
-    case OP_VACUUM: return sqlite3_exec(e->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
+    case OP_VACUUM:
+        return sqlite3_exec(e->db, "PRAGMA incremental_vacuum", NULL, NULL, NULL);
     }
     return SQLITE_MISUSE;
 }
@@ -275,8 +286,8 @@ static int sq_append(cr_engine_t *base, cr_channel_t *ch, cr_msg_t *msg, cr_engi
     return 0;
 }
 
-static int sq_load(cr_engine_t *base, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
-                   void *arg)
+static int sq_load(cr_engine_t *base, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms,
+                   cr_engine_done_cb done, void *arg)
 {
     (void)after;
     /* Every retained message is in the history ring (restore reads them all back),
@@ -381,8 +392,8 @@ static void sq_prune(cr_engine_t *base, int64_t now_ms)
 static int sq_sched_add(cr_engine_t *base, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
 {
     op_t *o = op_new((sq_engine_t *)base, OP_SCHED_ADD, done, arg);
-    o->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms, it->created_ms,
-                              it->ttl_ms);
+    o->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms,
+                              it->created_ms, it->ttl_ms);
     o->it->id = it->id;
     return 0;
 }

@@ -26,12 +26,14 @@ static const char schema[] =
     "PRAGMA user_version = 2;";
 
 static const char *const sql[CR_SQ_COUNT] = {
-    [CR_SQ_INS_MSG] = "INSERT INTO msgs(k, ch, ms, seq, time, exp, ctype, event, payload) VALUES(?,?,?,?,?,?,?,?,?)",
+    [CR_SQ_INS_MSG] =
+        "INSERT INTO msgs(k, ch, ms, seq, time, exp, ctype, event, payload) VALUES(?,?,?,?,?,?,?,?,?)",
     /* Only a read once the row exists: a channel's last id is the newest of its messages,
      * and is written here only when pruning is about to delete them. */
     [CR_SQ_UP_CHANNEL] = "INSERT OR IGNORE INTO channels(name, last_ms, last_seq, created) VALUES(?,?,?,?)",
     [CR_SQ_DELETE] = "DELETE FROM msgs WHERE k = ?",
-    [CR_SQ_UP_EVICTED] = "UPDATE channels SET ev_ms = ?2, ev_seq = ?3, last_ms = ?4, last_seq = ?5 WHERE name = ?1",
+    [CR_SQ_UP_EVICTED] =
+        "UPDATE channels SET ev_ms = ?2, ev_seq = ?3, last_ms = ?4, last_seq = ?5 WHERE name = ?1",
     [CR_SQ_DROP_TAIL] = "DELETE FROM msgs WHERE k > ?2 AND ch = ?1",
     [CR_SQ_DROP_CHANNEL] = "DELETE FROM channels WHERE name = ?",
     [CR_SQ_SCHED_INS] = "INSERT INTO sched(id, due, created, ttl, chans, ctype, event, payload) "
@@ -41,7 +43,8 @@ static const char *const sql[CR_SQ_COUNT] = {
                          "UPDATE SET v = max(v, excluded.v)",
 };
 
-static int exec_check(sqlite3 *db, const char *path, const char *what, const char *stmt, char *err, size_t errlen)
+static int exec_check(sqlite3 *db, const char *path, const char *what, const char *stmt, char *err,
+                      size_t errlen)
 {
     int rc = sqlite3_exec(db, stmt, NULL, NULL, NULL);
     if (rc != SQLITE_OK) {
@@ -92,7 +95,8 @@ int cr_sq_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t
 {
     sqlite3 *db = NULL;
     *out = NULL;
-    int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    int rc =
+        sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
     if (rc != SQLITE_OK) {
         snprintf(err, errlen, "%s: cannot open: %s", path, db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
         goto fail;
@@ -105,12 +109,12 @@ int cr_sq_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t
         (rc = exec_check(db, path, "settings", "PRAGMA auto_vacuum = INCREMENTAL", err, errlen)) ||
         (rc = exec_check(db, path, "WAL mode", "PRAGMA journal_mode = WAL", err, errlen)) ||
         (rc = exec_check(db, path, "sync mode",
-                         sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err, errlen)) ||
+                         sync_full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL", err,
+                         errlen)) ||
         /* Checkpoints are where the disk work is: fewer and larger ones write each page
          * once for many commits (messages of many channels touch many index pages). */
         (rc = exec_check(db, path, "settings", "PRAGMA wal_autocheckpoint = 8192", err, errlen)) ||
         (rc = exec_check(db, path, "settings", "PRAGMA journal_size_limit = 33554432", err, errlen)) ||
-        (rc = exec_check(db, path, "settings", "PRAGMA cache_size = -16384", err, errlen)) ||
         (rc = exec_check(db, path, "lock", "BEGIN IMMEDIATE", err, errlen)))
         goto fail;
     if ((rc = integrity(db, path, err, errlen)) != SQLITE_OK)
@@ -278,7 +282,8 @@ static cr_msgid_t column_id(sqlite3_stmt *s, int i)
 static int restore_channels(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(db, "SELECT name, last_ms, last_seq, ev_ms, ev_seq, created FROM channels", -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(db, "SELECT name, last_ms, last_seq, ev_ms, ev_seq, created FROM channels",
+                                -1, &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -300,8 +305,8 @@ static int restore_channels(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
 static int restore_msgs(sqlite3 *db, cr_registry_t *reg, int64_t now_ms, uint64_t *next_key)
 {
     sqlite3_stmt *s;
-    int rc = sqlite3_prepare_v2(db, "SELECT ch, ms, seq, time, exp, ctype, event, payload, k FROM msgs ORDER BY k",
-                                -1, &s, NULL);
+    int rc = sqlite3_prepare_v2(
+        db, "SELECT ch, ms, seq, time, exp, ctype, event, payload, k FROM msgs ORDER BY k", -1, &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
     cr_channel_t *ch = NULL;
@@ -349,8 +354,8 @@ static int restore_sched(sqlite3 *db, cr_sched_t *sched)
     if (sqlite3_step(s) == SQLITE_ROW && (uint64_t)sqlite3_column_int64(s, 0) >= sched->next_id)
         sched->next_id = (uint64_t)sqlite3_column_int64(s, 0) + 1;
     sqlite3_finalize(s);
-    rc = sqlite3_prepare_v2(db, "SELECT id, due, created, ttl, chans, ctype, event, payload FROM sched", -1, &s,
-                            NULL);
+    rc = sqlite3_prepare_v2(db, "SELECT id, due, created, ttl, chans, ctype, event, payload FROM sched", -1,
+                            &s, NULL);
     if (rc != SQLITE_OK)
         return rc;
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {

@@ -314,8 +314,9 @@ void cr_api_sched_run(cr_server_t *srv)
     int64_t now = cr_now_ms();
     cr_sched_item_t *it;
     while ((it = cr_sched_pop_due(&srv->sched, now))) {
-        cr_publish_in_t in = {span_of(it->channels), span_of(it->content_type), span_of(it->event), it->ttl_ms,
-                              it->payload->data, it->payload->len};
+        cr_publish_in_t in = {span_of(it->channels), span_of(it->content_type),
+                              span_of(it->event),    it->ttl_ms,
+                              it->payload->data,     it->payload->len};
         firing_t *f = cr_xcalloc(1, sizeof(*f));
         f->srv = srv;
         f->it = it;

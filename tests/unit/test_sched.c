@@ -146,8 +146,15 @@ static void test_parse_at_and_format(void **state)
     assert_int_equal(at("2025-12-31T19:00:00-05:00"), 1767225600000LL);
     assert_int_equal(at("2024-02-29T12:00:00z"), 1709208000000LL);
     assert_int_equal(at("1970-01-01T00:00:00Z"), 0);
-    const char *bad[] = {"", "abc", "2026-13-01T00:00:00Z", "2026-01-01T00:00:00", "2026-01-01",
-                         "2026-01-01T24:00:00Z", "2026-01-01T00:00:00+0100", "12.x", "2026-01-01T00:00:00Zjunk"};
+    const char *bad[] = {"",
+                         "abc",
+                         "2026-13-01T00:00:00Z",
+                         "2026-01-01T00:00:00",
+                         "2026-01-01",
+                         "2026-01-01T24:00:00Z",
+                         "2026-01-01T00:00:00+0100",
+                         "12.x",
+                         "2026-01-01T00:00:00Zjunk"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(at(bad[i]), -1);
     char buf[32];
@@ -164,8 +171,8 @@ static void test_parse_at_and_format(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_order_and_ties),     cmocka_unit_test(test_remove_middle_many),
-        cmocka_unit_test(test_restored_ids),       cmocka_unit_test(test_parse_delay),
+        cmocka_unit_test(test_order_and_ties),      cmocka_unit_test(test_remove_middle_many),
+        cmocka_unit_test(test_restored_ids),        cmocka_unit_test(test_parse_delay),
         cmocka_unit_test(test_parse_at_and_format),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
