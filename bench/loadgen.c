@@ -57,6 +57,7 @@ typedef struct trk {
 typedef struct conn {
     int fd;
     uint8_t kind, state, chunked, want_out, ready, failed, errors;
+    uint8_t named_event; /* SSE: the block being read is a named event (a server notice), not a message */
     uint32_t idx, ch;
     int status;
     int64_t body_left;
@@ -339,7 +340,12 @@ static size_t sse_lines(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t no
         size_t len = (size_t)(nl - line);
         if (len && line[len - 1] == '\r')
             len--;
-        if (len >= 5 && memcmp(line, "data:", 5) == 0) {
+        /* Named events (crier's crier-hello, crier-gap, ...) are notices, not messages. */
+        if (len == 0)
+            c->named_event = 0;
+        else if (len >= 6 && memcmp(line, "event:", 6) == 0)
+            c->named_event = 1;
+        if (len >= 5 && memcmp(line, "data:", 5) == 0 && !c->named_event) {
             const char *v = line + 5;
             size_t vl = len - 5;
             if (vl && *v == ' ') {
@@ -378,7 +384,9 @@ static size_t ws_frames(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t no
         if (n - off - hl < len)
             break;
         int op = h[0] & 0x0F;
-        if (op == 1 || op == 2)
+        static const char notice[] = "{\"event\":\"crier-"; /* crier's notices are JSON objects */
+        int is_notice = op == 1 && len >= sizeof(notice) - 1 && memcmp(p + off + hl, notice, sizeof(notice) - 1) == 0;
+        if ((op == 1 || op == 2) && !is_notice)
             on_payload(lg, c, p + off + hl, (size_t)len, now);
         else if (op == 9)
             conn_write(lg, c, "\x8a\x80\0\0\0\0", 6);
