@@ -246,8 +246,11 @@ int cr_sched_parse_delay(const char *s, size_t len, int64_t *ms)
         if (unit >= last_unit)
             return CR_EPARAM;
         last_unit = unit;
+        const int64_t limit = (int64_t)1000 * 86400 * 365 * 100; /* a century: far past any limit */
+        if (v > limit / unit) /* checked before multiplying (found by fuzz_header_values) */
+            return CR_EPARAM;
         total += v * unit + frac * unit / 1000;
-        if (total > (int64_t)1000 * 86400 * 365 * 100)
+        if (total > limit)
             return CR_EPARAM;
     }
     *ms = total;
