@@ -96,6 +96,8 @@ test-asan:
 
 FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c))
+# The pure decoders of the Redis engine (no hiredis in them) are fuzzed too.
+FUZZ_LIB_SRC += src/engine/redis_url.c src/engine/redis_msg.c
 build-fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC)
 	@mkdir -p build-fuzz
 	@echo "FUZZ $@"

@@ -24,7 +24,8 @@ static int parse_uint(const char *s, size_t len, long max, long *out)
 
 static int copy(char *dst, size_t cap, const char *s, size_t len)
 {
-    if (len >= cap)
+    /* A NUL inside would cut the field short unseen (found by fuzz_redis). */
+    if (len >= cap || memchr(s, '\0', len))
         return -1;
     memcpy(dst, s, len);
     dst[len] = '\0';
