@@ -33,7 +33,9 @@ import signal
 import socket
 import struct
 import subprocess
+import shutil
 import sys
+import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -233,6 +235,8 @@ class Identity:
         elif b"crier-deleted" in what or what == b"deleted":
             st.deleted += 1
             self.last = {}
+        elif b"crier-hello" in what:
+            pass  # the client id, first on every stream
         elif b"crier-close" not in what:
             st.error(f"{self.kind}: unexpected notice {what[:200]!r}")
 
@@ -485,7 +489,9 @@ async def main():
     port = free_port()
     log_path = f"/tmp/crier-soak-{os.getpid()}.log"
     log = open(log_path, "wb")
-    proc = subprocess.Popen([CRIER, "serve", "--listen", f"{HOST}:{port}", *FLAGS], stdout=log,
+    # The default (durable) store, in a directory of the soak's own.
+    data = tempfile.mkdtemp(prefix="crier-soak-data-")
+    proc = subprocess.Popen([CRIER, "serve", "--listen", f"{HOST}:{port}", "--data", data, *FLAGS], stdout=log,
                             stderr=subprocess.STDOUT)
     for _ in range(100):
         try:
@@ -571,6 +577,7 @@ async def main():
             alive = False
             print("soak: crier did not stop on SIGTERM")
     log.close()
+    shutil.rmtree(data, ignore_errors=True)
     with open(log_path, "rb") as f:
         text = f.read()
     if b"AddressSanitizer" in text or b"runtime error:" in text:
