@@ -9,6 +9,7 @@
 #include "core/sub.h"
 #include "net/log.h"
 #include "net/router.h"
+#include "net/worker.h"
 #include "proto/http1_write.h"
 #include "proto/json_out.h"
 #include "proto/query.h"
@@ -330,6 +331,8 @@ void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
     cr_json_string(&b, ch->name->data, ch->name->len);
     cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", n);
     cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
+    if (srv->pool)
+        cr_pool_channel_deleted(srv, ch->name);
     srv->engine->ops->drop(srv->engine, ch);
     cr_registry_remove(&srv->reg, ch);
     cr_conn_respond_json(c, 200, &b);
@@ -354,16 +357,47 @@ void cr_api_channels(cr_conn_t *c)
     cr_buf_free(&b);
 }
 
+/* This loop's counters, or with --threads the sums over every loop (read with relaxed loads:
+ * each is written by its own loop only). */
+typedef struct totals {
+    size_t conns, channels;
+    uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
+} totals_t;
+
+#define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+static void totals(cr_server_t *srv, totals_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    unsigned n = srv->pool ? cr_pool_size(srv->pool) : 1;
+    for (unsigned i = 0; i < n; i++) {
+        cr_server_t *s = srv->pool ? cr_pool_server(srv->pool, i) : srv;
+        t->conns += LOAD(s->nconns);
+        /* Every channel with a message is in the hub's registry; a worker may also have
+         * channels only subscribed to there. */
+        size_t ch = LOAD(s->reg.count);
+        if (ch > t->channels)
+            t->channels = ch;
+        t->published += LOAD(s->published);
+        t->delivered += LOAD(s->delivered);
+        t->slow_cutoffs += LOAD(s->slow_cutoffs);
+        t->requests += LOAD(s->requests);
+        t->bad_requests += LOAD(s->bad_requests);
+    }
+}
+
 void cr_api_health(cr_conn_t *c)
 {
     cr_server_t *srv = c->srv;
+    totals_t t;
+    totals(srv, &t);
     cr_buf_t b = CR_BUF_INIT;
     cr_buf_printf(
         &b,
         "{\"status\":\"ok\",\"engine\":\"%s\",\"uptime_s\":%lld,\"connections\":%zu,\"channels\":%zu,"
         "\"published\":%llu,\"delivered\":%llu}\n",
-        srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
-        srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
+        srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), t.conns, t.channels,
+        (unsigned long long)t.published, (unsigned long long)t.delivered);
     cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
@@ -378,6 +412,8 @@ void cr_api_metrics(cr_conn_t *c)
     cr_server_t *srv = c->srv;
     size_t subs = 0;
     cr_registry_foreach(&srv->reg, count_subs, &subs);
+    totals_t t;
+    totals(srv, &t);
     cr_buf_t b = CR_BUF_INIT, head = CR_BUF_INIT;
     cr_buf_printf(
         &b,
@@ -396,9 +432,8 @@ void cr_api_metrics(cr_conn_t *c)
         "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
         "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
         "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
-        srv->nconns, srv->reg.count, subs, (unsigned long long)srv->published,
-        (unsigned long long)srv->delivered, (unsigned long long)srv->slow_cutoffs,
-        (unsigned long long)srv->requests, (unsigned long long)srv->bad_requests);
+        t.conns, t.channels, subs, (unsigned long long)t.published, (unsigned long long)t.delivered,
+        (unsigned long long)t.slow_cutoffs, (unsigned long long)t.requests, (unsigned long long)t.bad_requests);
     cr_conn_head(c, &head, 200);
     cr_conn_respond(c, &head, "text/plain; version=0.0.4", b.data, b.len);
     cr_buf_free(&b);
