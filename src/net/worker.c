@@ -62,6 +62,7 @@ typedef enum {
     IT_COUNT,   /* -> any loop: add the subscribers to channel name to count */
     IT_COUNTED, /* -> the asking loop: every loop counted */
     IT_STOP,    /* -> worker: stop */
+    IT_CALL,    /* -> any loop: run call(srv, arg) */
 } item_kind_t;
 
 typedef struct count {
@@ -85,6 +86,7 @@ typedef struct item {
     cr_engine_done_cb done;
     void *arg;
     count_t *count;
+    void (*call)(cr_server_t *srv, void *arg);
 } item_t;
 
 typedef struct worker {
@@ -598,6 +600,9 @@ static void handle(worker_t *w, item_t *it)
         free(c);
         break;
     }
+    case IT_CALL:
+        it->call(srv, it->arg);
+        break;
     case IT_STOP:
         cr_server_stop(srv);
         uv_unref((uv_handle_t *)&w->wake);
@@ -835,6 +840,14 @@ void cr_pool_channel_deleted(cr_server_t *srv, cr_bytes_t *name)
     item_t *it = item_new(IT_DELETE, srv->index);
     it->name = cr_bytes_ref(name);
     post(pool, 0, it);
+}
+
+void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, void *arg), void *arg)
+{
+    item_t *it = item_new(IT_CALL, 0);
+    it->call = fn;
+    it->arg = arg;
+    post(pool, to, it);
 }
 
 unsigned cr_pool_size(const cr_pool_t *pool)

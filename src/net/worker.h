@@ -31,6 +31,9 @@ void cr_pool_free(cr_pool_t *pool);
 
 /* DELETE /pub/<name> was answered on srv's loop: every other loop is told. */
 void cr_pool_channel_deleted(struct cr_server *srv, cr_bytes_t *name);
+/* Runs fn(srv, arg) on loop `to`'s thread, soon (for requests about what another loop
+ * owns, such as a client's connection). */
+void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);
 /* How many loops the pool has, and one loop's server (for /health and /metrics sums:
  * read its counters with relaxed atomic loads). */
 unsigned cr_pool_size(const cr_pool_t *pool);
