@@ -445,20 +445,72 @@ static void proxy_idle(cr_engine_t *e)
 }
 
 /* Scheduled pushes taken on a worker live in its own heap and are published through the
- * hub when due; they are not written to the durable store. */
+ * hub when due; the store (the hub's) keeps a copy, so that they survive a restart (they
+ * come back in the hub's heap). */
+typedef struct sched_op {
+    proxy_engine_t *p;
+    cr_sched_item_t *it; /* a copy for the store; NULL: delete id */
+    uint64_t id;
+    cr_engine_done_cb done;
+    void *arg;
+    int status;
+} sched_op_t;
+
+static void sched_op_answered(cr_server_t *srv, void *arg)
+{
+    (void)srv;
+    sched_op_t *op = arg;
+    if (op->done)
+        op->done(op->arg, op->status);
+    free(op);
+}
+
+static void sched_op_stored(void *arg, int status)
+{
+    sched_op_t *op = arg;
+    op->status = status;
+    cr_pool_call(op->p->pool, op->p->index, sched_op_answered, op);
+}
+
+static void sched_op_run(cr_server_t *hub, void *arg)
+{
+    (void)hub;
+    sched_op_t *op = arg;
+    cr_engine_t *real = op->p->pool->real;
+    int r = op->it ? real->ops->sched_add(real, op->it, sched_op_stored, op)
+                   : real->ops->sched_del(real, op->id, sched_op_stored, op);
+    if (op->it)
+        cr_sched_item_free(op->it);
+    op->it = NULL;
+    if (r < 0)
+        sched_op_stored(op, r);
+}
+
+static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done, void *arg)
+{
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    sched_op_t *op = cr_xcalloc(1, sizeof(*op));
+    op->p = p;
+    op->id = id;
+    op->done = done;
+    op->arg = arg;
+    if (it) {
+        op->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms,
+                                   it->created_ms, it->ttl_ms);
+        op->it->id = it->id;
+    }
+    cr_pool_call(p->pool, 0, sched_op_run, op);
+    return 0;
+}
+
 static int proxy_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
 {
-    (void)e, (void)it;
-    done(arg, 0);
-    return 0;
+    return proxy_sched_op(e, it, it->id, done, arg);
 }
 
 static int proxy_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
 {
-    (void)e, (void)id;
-    if (done)
-        done(arg, 0);
-    return 0;
+    return proxy_sched_op(e, NULL, id, done, arg);
 }
 
 static int proxy_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
@@ -687,6 +739,8 @@ int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
         if (r < 0)
             return r;
         join_server(w->srv, pool, i);
+        /* Schedule ids of loop i start at i << 40: unique across loops (and in the store). */
+        w->srv->sched.next_id = (uint64_t)i << 40;
         uv_async_init(w->loop, &w->wake, on_inbox);
         w->wake.data = w;
     }
