@@ -68,6 +68,7 @@ typedef enum {
 typedef struct count {
     _Atomic unsigned pending;
     _Atomic size_t total;
+    _Atomic unsigned found; /* loops that have the channel */
     unsigned origin;
     void (*done)(void *arg, int status, size_t n);
     void *arg;
@@ -313,6 +314,7 @@ static int count_everywhere(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
     count_t *c = cr_xcalloc(1, sizeof(*c));
     atomic_init(&c->pending, pool->n);
     atomic_init(&c->total, 0);
+    atomic_init(&c->found, 0);
     c->origin = origin;
     c->done = done;
     c->arg = arg;
@@ -570,8 +572,10 @@ static void on_count_item(worker_t *w, item_t *it)
 {
     count_t *c = it->count;
     cr_channel_t *ch = cr_registry_find(&w->srv->reg, c->name->data, c->name->len);
-    if (ch)
+    if (ch) {
         atomic_fetch_add_explicit(&c->total, ch->nsubs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
+    }
     if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
         item_t *back = item_new(IT_COUNTED, w->index);
         back->count = c;
@@ -647,7 +651,8 @@ static void handle(worker_t *w, item_t *it)
         break;
     case IT_COUNTED: {
         count_t *c = it->count;
-        c->done(c->arg, 0, atomic_load_explicit(&c->total, memory_order_relaxed));
+        c->done(c->arg, atomic_load_explicit(&c->found, memory_order_relaxed) ? 0 : CR_ENOTFOUND,
+                atomic_load_explicit(&c->total, memory_order_relaxed));
         cr_bytes_unref(c->name);
         free(c);
         break;
@@ -882,6 +887,11 @@ void cr_pool_free(cr_pool_t *pool)
         return;
     free(pool->w);
     free(pool);
+}
+
+int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n), void *arg)
+{
+    return count_everywhere(srv->pool, srv->index, name, done, arg);
 }
 
 void cr_pool_channel_deleted(cr_server_t *srv, cr_bytes_t *name)
