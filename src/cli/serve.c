@@ -258,6 +258,13 @@ int cr_cli_serve(int argc, char **argv)
         }
     }
     cr_pool_t *pool = NULL;
+    if (cfg.threads > 1 && cfg.redis_urls[0]) {
+        /* A node follows a Redis channel while it has subscribers on it, which the hub alone
+         * would not see: not done yet. */
+        cr_log(CR_LOG_WARN, "--threads %u with --redis is not supported yet: running one event loop",
+               cfg.threads);
+        cfg.threads = 1;
+    }
     if (cfg.threads > 1)
         pool = cr_pool_new(cfg.threads, engine, &engine);
     if (cr_server_init(srv, loop, &cfg, engine) < 0 || (pool && cr_pool_start(pool, srv) < 0) ||

@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: MIT */
 #include "net/client_push.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,6 +191,8 @@ static void push(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, c
 typedef struct remote {
     cr_conn_t *c;      /* held; touched on its own loop only */
     unsigned origin;   /* c's loop */
+    _Atomic unsigned pending; /* loops still looking */
+    int found;         /* set by the one loop that has the client, before it counts down */
     uint64_t id;
     cr_msg_t *msg;     /* NULL: describe */
     int status;        /* the answer: 0, or a code */
@@ -217,29 +220,31 @@ static void remote_answered(cr_server_t *srv, void *arg)
     free(rq);
 }
 
+/* On every other loop: the one that has the client acts; the last to look sends the answer back. */
 static void remote_run(cr_server_t *srv, void *arg)
 {
     remote_t *rq = arg;
     cr_stream_t *s = lookup(srv, rq->id);
-    if (!s)
-        rq->unknown = 1;
-    else if (!rq->msg)
-        describe_json(&rq->answer, s);
-    else
-        rq->status = deliver(srv, s, rq->msg, &rq->answer);
-    cr_pool_call(srv->pool, rq->origin, remote_answered, rq);
+    if (s) {
+        rq->found = 1;
+        if (!rq->msg)
+            describe_json(&rq->answer, s);
+        else
+            rq->status = deliver(srv, s, rq->msg, &rq->answer);
+    }
+    if (atomic_fetch_sub_explicit(&rq->pending, 1, memory_order_acq_rel) == 1) {
+        rq->unknown = !rq->found;
+        cr_pool_call(srv->pool, rq->origin, remote_answered, rq);
+    }
 }
 
-/* 1 when the request went to the loop that owns the client (it is answered from there). */
+/* 1 when the client is not on this loop and the request went to the others (answered later). */
 static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *body, size_t len,
                      int is_push)
 {
     cr_server_t *srv = c->srv;
     uint64_t id = 0;
-    if (!srv->pool || cr_client_id_parse(target.ptr + 1, target.len - 1, &id) < 0 || id == 0)
-        return 0;
-    unsigned owner = (unsigned)((id - 1) % cr_pool_size(srv->pool));
-    if (owner == srv->index)
+    if (!srv->pool || cr_client_id_parse(target.ptr + 1, target.len - 1, &id) < 0 || id == 0 || lookup(srv, id))
         return 0;
     cr_msg_t *msg = NULL;
     if (is_push) {
@@ -259,8 +264,12 @@ static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t targe
     rq->origin = srv->index;
     rq->id = id;
     rq->msg = msg;
+    unsigned n = cr_pool_size(srv->pool);
+    atomic_init(&rq->pending, n - 1);
     cr_conn_hold(c);
-    cr_pool_call(srv->pool, owner, remote_run, rq);
+    for (unsigned i = 0; i < n; i++)
+        if (i != srv->index)
+            cr_pool_call(srv->pool, i, remote_run, rq);
     return 1;
 }
 

@@ -187,7 +187,6 @@ static int server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg
     srv->slab = cr_xmalloc(64 * 1024);
     srv->started_ms = cr_now_ms();
     srv->next_client_id = 1;
-    srv->client_id_step = 1;
     uv_timer_init(loop, &srv->sweep);
     srv->sweep.data = srv;
     uv_timer_start(&srv->sweep, on_sweep, SWEEP_MS, SWEEP_MS);

@@ -44,7 +44,6 @@ typedef struct cr_server {
     cr_list_t reap;       /* streams that ended and wait to be detached */
     size_t nconns;
     uint64_t next_client_id;
-    uint64_t client_id_step; /* ids of one loop: index+1, index+1+step, ... (the loop is id-1 mod step) */
     struct cr_pool *pool;    /* --threads > 1: the loops this one works with (net/worker.h); else NULL */
     unsigned index;          /* this loop's place in the pool; 0: the hub (and the only loop without a pool) */
     int64_t started_ms;
@@ -63,12 +62,11 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
 /* The same for one of the worker loops of --threads (net/worker.c): no signal handlers,
  * and restore fills the registry from the hub's. */
 int cr_server_init_worker(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine);
-/* A new client id (POST /pub/@id), unique across loops. */
+/* A new client id (POST /pub/@id), unique across loops (net/worker.c counts for them). */
+uint64_t cr_pool_next_client_id(struct cr_pool *pool);
 static inline uint64_t cr_server_client_id(cr_server_t *srv)
 {
-    uint64_t id = srv->next_client_id;
-    srv->next_client_id += srv->client_id_step;
-    return id;
+    return srv->pool ? cr_pool_next_client_id(srv->pool) : srv->next_client_id++;
 }
 /* Sets the scheduled-push timer to the first item's due time (after the heap changed). */
 void cr_server_sched_rearm(cr_server_t *srv);

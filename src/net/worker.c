@@ -121,6 +121,7 @@ struct cr_pool {
     hub_engine_t *hub_engine;
     cr_engine_ops_t hub_ops, proxy_ops;
     unsigned next; /* the loop the next accepted connection goes to */
+    _Atomic uint64_t next_client_id;
     int lfd;
     uv_poll_t lpoll;
     int listening;
@@ -687,6 +688,7 @@ cr_pool_t *cr_pool_new(unsigned n, cr_engine_t *real, cr_engine_t **hub_engine)
     pool->w = cr_xcalloc(n, sizeof(*pool->w));
     pool->real = real;
     pool->lfd = -1;
+    atomic_init(&pool->next_client_id, 1);
     pool->hub_ops = hub_ops;
     pool->hub_ops.name = real->ops->name;
     pool->proxy_ops = proxy_ops;
@@ -717,8 +719,6 @@ static void join_server(cr_server_t *srv, cr_pool_t *pool, unsigned index)
 {
     srv->pool = pool;
     srv->index = index;
-    srv->next_client_id = index + 1;
-    srv->client_id_step = pool->n;
 }
 
 int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
@@ -815,6 +815,7 @@ static void on_lpoll_closed(uv_handle_t *h)
     cr_pool_t *pool = h->data;
     close(pool->lfd);
     pool->lfd = -1;
+    atomic_init(&pool->next_client_id, 1);
 }
 
 void cr_pool_stop(cr_pool_t *pool)
@@ -912,6 +913,11 @@ void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, voi
     it->call = fn;
     it->arg = arg;
     post(pool, to, it);
+}
+
+uint64_t cr_pool_next_client_id(cr_pool_t *pool)
+{
+    return atomic_fetch_add_explicit(&pool->next_client_id, 1, memory_order_relaxed);
 }
 
 unsigned cr_pool_size(const cr_pool_t *pool)
