@@ -30,6 +30,11 @@
  *    hub's inbox, after which the worker has every message the client can have seen.
  *  - Delete: told to the hub, which drops the channel from the store and tells the
  *    other loops. Channel stats: a count request posted to every loop, summed.
+ *  - Client ids are one sequence for all loops; a push to a client this loop does not
+ *    have is run by whichever loop has it (net/client_push.c).
+ *  - Scheduled pushes live in the heap of the loop that took them, and are stored
+ *    through the hub (restored into the hub's heap after a restart).
+ *  - Not with the Redis store yet (cli/serve.c runs one loop then).
  *  - Retention: the hub's store prunes; each replica applies the same limits itself.
  *
  * SPDX-License-Identifier: MIT */
@@ -122,6 +127,7 @@ struct cr_pool {
     cr_engine_ops_t hub_ops, proxy_ops;
     unsigned next; /* the loop the next accepted connection goes to */
     _Atomic uint64_t next_client_id;
+    _Atomic uint64_t next_sched_id;
     int lfd;
     uv_poll_t lpoll;
     int listening;
@@ -727,6 +733,7 @@ int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
     w0->srv = hub;
     w0->loop = hub->loop;
     join_server(hub, pool, 0);
+    atomic_init(&pool->next_sched_id, hub->sched.next_id); /* after restore */
     uv_async_init(hub->loop, &w0->wake, on_inbox);
     w0->wake.data = w0;
     for (unsigned i = 1; i < pool->n; i++) {
@@ -744,8 +751,6 @@ int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
         if (r < 0)
             return r;
         join_server(w->srv, pool, i);
-        /* Schedule ids of loop i start at i << 40: unique across loops (and in the store). */
-        w->srv->sched.next_id = (uint64_t)i << 40;
         uv_async_init(w->loop, &w->wake, on_inbox);
         w->wake.data = w;
     }
@@ -918,6 +923,11 @@ void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, voi
 uint64_t cr_pool_next_client_id(cr_pool_t *pool)
 {
     return atomic_fetch_add_explicit(&pool->next_client_id, 1, memory_order_relaxed);
+}
+
+uint64_t cr_pool_next_sched_id(cr_pool_t *pool)
+{
+    return atomic_fetch_add_explicit(&pool->next_sched_id, 1, memory_order_relaxed);
 }
 
 unsigned cr_pool_size(const cr_pool_t *pool)
