@@ -302,7 +302,7 @@ static void stats_counted(void *arg, int status, size_t n)
         else if (status < 0)
             cr_conn_error(c, status, "counting the cluster's subscribers");
         else
-            stats_answer(c, ch, n, 1);
+            stats_answer(c, ch, n, !c->srv->pool); /* loops of one node answer as one node */
         cr_conn_request_done(c);
     }
     cr_conn_release(c);
