@@ -93,7 +93,9 @@ static void on_stored(void *arg, int status)
         /* The channel may have been deleted while the commit ran: find it again. */
         cr_bytes_t *name = p->msgs[i]->channel;
         cr_channel_t *ch = cr_registry_find(&p->srv->reg, name->data, name->len);
-        if (ch)
+        if (p->srv->pool)
+            p->subscribers += p->srv->pool_fanout; /* every loop fanned it out already (net/worker.c) */
+        else if (ch)
             p->subscribers += cr_channel_fanout(ch, p->msgs[i]);
     }
     if (--p->pending == 0)

@@ -46,6 +46,7 @@ typedef struct cr_server {
     uint64_t next_client_id;
     struct cr_pool *pool;    /* --threads > 1: the loops this one works with (net/worker.h); else NULL */
     unsigned index;          /* this loop's place in the pool; 0: the hub (and the only loop without a pool) */
+    size_t pool_fanout;      /* while a publish completes with a pool: the subscribers every loop reached */
     int64_t started_ms;
     int64_t last_prune_ms;
     cr_http_request_t req; /* scratch for the request being handled (one loop, one at a time) */

@@ -21,7 +21,8 @@
  *  - Publish on a worker: validated there, the message is posted to the hub, which
  *    appends it through the store (id assigned, committed) and, in commit order,
  *    posts one reference to every worker; each appends it to its replica and fans it
- *    out locally; the publishing worker then answers its client. Each inbox is FIFO
+ *    out locally; once every loop has, the publishing loop answers its client (with the
+ *    subscribers of every loop). Each inbox is FIFO
  *    and the hub posts in commit order, so every replica sees a channel's messages in
  *    id order, and a subscriber's catch-up (from its own loop's replica) and its live
  *    messages meet without loss or duplicate, as with one loop.
@@ -58,7 +59,8 @@
 typedef enum {
     IT_ACCEPT,  /* -> any loop: adopt fd */
     IT_APPEND,  /* -> hub: store msg, published on loop `from` */
-    IT_STORED,  /* -> worker: msg is stored; done is set on the loop that published it */
+    IT_STORED,  /* -> worker: msg is stored: into the replica, fan out, count in gather */
+    IT_PUBLISHED, /* -> the publishing loop: every loop fanned msg out; complete the publish */
     IT_FAILED,  /* -> worker: the append failed with status */
     IT_DELETE,  /* -> hub: channel name was deleted on loop `from` */
     IT_DELETED, /* -> worker: forget channel name and tell its subscribers */
@@ -80,6 +82,16 @@ typedef struct count {
     cr_bytes_t *name;
 } count_t;
 
+/* One stored message on its way through every loop: the publish is answered once all
+ * have fanned it out, with the sum of their subscribers. */
+typedef struct pubgather {
+    _Atomic unsigned pending;
+    _Atomic size_t total;
+    unsigned origin;
+    cr_engine_done_cb done;
+    void *arg;
+} pubgather_t;
+
 typedef struct item {
     cr_mpsc_node_t node;
     item_kind_t kind;
@@ -92,6 +104,7 @@ typedef struct item {
     cr_engine_done_cb done;
     void *arg;
     count_t *count;
+    pubgather_t *gather;
     void (*call)(cr_server_t *srv, void *arg);
 } item_t;
 
@@ -169,20 +182,26 @@ typedef struct append_ctx {
     cr_msg_t *msg;
 } append_ctx_t;
 
-/* Every worker gets msg (one reference each) in commit order; the loop that published
- * it completes its publish, the others fan it out. */
-static void tell_stored(cr_pool_t *pool, cr_channel_t *ch, cr_msg_t *msg, unsigned from, cr_engine_done_cb done,
-                        void *arg)
+/* Every worker gets msg (one reference each) in commit order, appends it to its replica
+ * and fans it out; g (NULL for a message another node published) counts them. */
+static void tell_stored(cr_pool_t *pool, cr_channel_t *ch, cr_msg_t *msg, pubgather_t *g)
 {
     for (unsigned i = 1; i < pool->n; i++) {
-        item_t *it = item_new(IT_STORED, from);
+        item_t *it = item_new(IT_STORED, 0);
         it->msg = cr_msg_ref(msg);
         it->created_ms = ch ? ch->created_ms : msg->time_ms;
-        if (i == from) {
-            it->done = done;
-            it->arg = arg;
-        }
+        it->gather = g;
         post(pool, i, it);
+    }
+}
+
+static void gather_add(cr_pool_t *pool, pubgather_t *g, size_t n)
+{
+    atomic_fetch_add_explicit(&g->total, n, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1) {
+        item_t *it = item_new(IT_PUBLISHED, 0);
+        it->gather = g;
+        post(pool, g->origin, it);
     }
 }
 
@@ -204,11 +223,14 @@ static void hub_stored(void *arg, int status)
     } else {
         cr_bytes_t *name = a->msg->channel;
         cr_channel_t *ch = cr_registry_find(&hub->reg, name->data, name->len);
-        tell_stored(pool, ch, a->msg, a->from, a->done, a->arg);
-        if (a->from == 0)
-            a->done(a->arg, 0);
-        else if (ch)
-            cr_channel_fanout(ch, a->msg);
+        pubgather_t *g = cr_xcalloc(1, sizeof(*g));
+        atomic_init(&g->pending, pool->n);
+        atomic_init(&g->total, 0);
+        g->origin = a->from;
+        g->done = a->done;
+        g->arg = a->arg;
+        tell_stored(pool, ch, a->msg, g);
+        gather_add(pool, g, ch ? cr_channel_fanout(ch, a->msg) : 0);
     }
     cr_msg_unref(a->msg);
     free(a);
@@ -255,7 +277,7 @@ static void hub_prune(cr_engine_t *e, int64_t now_ms)
 static void hub_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
 {
     hub_engine_t *h = arg;
-    tell_stored(h->pool, ch, msg, 0, NULL, NULL);
+    tell_stored(h->pool, ch, msg, NULL);
     h->base.arrived(h->base.arrived_arg, ch, msg);
 }
 
@@ -569,10 +591,9 @@ static void on_stored_item(worker_t *w, item_t *it)
         cr_history_append(&ch->history, m);
         cr_history_trim(&ch->history, srv->engine->cfg.max_count);
     }
-    if (it->done)
-        it->done(it->arg, 0);
-    else if (fresh)
-        cr_channel_fanout(ch, m);
+    size_t n = fresh ? cr_channel_fanout(ch, m) : 0;
+    if (it->gather)
+        gather_add(w->pool, it->gather, n);
 }
 
 static void on_count_item(worker_t *w, item_t *it)
@@ -616,6 +637,14 @@ static void handle(worker_t *w, item_t *it)
     case IT_STORED:
         on_stored_item(w, it);
         break;
+    case IT_PUBLISHED: {
+        pubgather_t *g = it->gather;
+        srv->pool_fanout = atomic_load_explicit(&g->total, memory_order_relaxed);
+        g->done(g->arg, 0);
+        srv->pool_fanout = 0;
+        free(g);
+        break;
+    }
     case IT_FAILED:
         it->done(it->arg, it->status);
         break;
