@@ -849,7 +849,6 @@ static void on_lpoll_closed(uv_handle_t *h)
     cr_pool_t *pool = h->data;
     close(pool->lfd);
     pool->lfd = -1;
-    atomic_init(&pool->next_client_id, 1);
 }
 
 void cr_pool_stop(cr_pool_t *pool)
