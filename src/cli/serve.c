@@ -12,6 +12,7 @@
 #include "net/log.h"
 #include "net/redis_loop.h"
 #include "net/server.h"
+#include "net/worker.h"
 
 static const char usage[] =
     "usage: crier serve [flags]\n"
@@ -22,6 +23,8 @@ static const char usage[] =
     "  --relay-listen HOST:PORT also serve the raw TCP relay (line protocol) there (default: off)\n"
     "  --data DIR               the durable store's directory (default ./crier-data)\n"
     "  --memory                 keep messages in memory only: nothing survives a restart\n"
+    "  --threads N              event loops, each on its own thread with its own connections\n"
+    "                           (default 1; 0 = one per core)\n"
     "  --redis URL[,URL...]     run as one node of a cluster on Redis (takes precedence over\n"
     "                           --data and --memory): redis://[[user]:pass@]host[:port][/db];\n"
     "                           several URLs spread channels over several servers\n"
@@ -164,6 +167,9 @@ int cr_cli_serve(int argc, char **argv)
         } else if (!strcmp(f, "--sync")) {
             bad = strcmp(v, "normal") && strcmp(v, "full");
             cfg.sync_full = !strcmp(v, "full");
+        } else if (!strcmp(f, "--threads")) {
+            bad = parse_size(v, &sz) || sz > 256;
+            cfg.threads = sz ? (unsigned)sz : (unsigned)uv_available_parallelism();
         } else if (!strcmp(f, "--listen")) {
             bad = parse_listen(v, &cfg);
         } else if (!strcmp(f, "--relay-listen")) {
@@ -251,15 +257,32 @@ int cr_cli_serve(int argc, char **argv)
             return 1;
         }
     }
-    if (cr_server_init(srv, loop, &cfg, engine) < 0 || cr_server_listen(srv) < 0) {
+    cr_pool_t *pool = NULL;
+    if (cfg.threads > 1 && cfg.redis_urls[0]) {
+        /* A node follows a Redis channel while it has subscribers on it, which the hub alone
+         * would not see: not done yet. */
+        cr_log(CR_LOG_WARN, "--threads %u with --redis is not supported yet: running one event loop",
+               cfg.threads);
+        cfg.threads = 1;
+    }
+    if (cfg.threads > 1)
+        pool = cr_pool_new(cfg.threads, engine, &engine);
+    if (cr_server_init(srv, loop, &cfg, engine) < 0 || (pool && cr_pool_start(pool, srv) < 0) ||
+        cr_server_listen(srv) < 0) {
         cr_server_stop(srv);
         uv_run(loop, UV_RUN_DEFAULT);
+        if (pool)
+            cr_pool_join(pool);
         cr_server_free(srv);
+        cr_pool_free(pool);
         free(srv);
         return 1;
     }
     uv_run(loop, UV_RUN_DEFAULT);
+    if (pool)
+        cr_pool_join(pool);
     cr_server_free(srv);
+    cr_pool_free(pool);
     free(srv);
     uv_loop_close(loop);
     cr_log(CR_LOG_INFO, "stopped");

@@ -9,6 +9,7 @@
 #include "core/sub.h"
 #include "net/log.h"
 #include "net/router.h"
+#include "net/worker.h"
 #include "proto/http1_write.h"
 #include "proto/json_out.h"
 #include "proto/query.h"
@@ -92,7 +93,9 @@ static void on_stored(void *arg, int status)
         /* The channel may have been deleted while the commit ran: find it again. */
         cr_bytes_t *name = p->msgs[i]->channel;
         cr_channel_t *ch = cr_registry_find(&p->srv->reg, name->data, name->len);
-        if (ch)
+        if (p->srv->pool)
+            p->subscribers += p->srv->pool_fanout; /* every loop fanned it out already (net/worker.c) */
+        else if (ch)
             p->subscribers += cr_channel_fanout(ch, p->msgs[i]);
     }
     if (--p->pending == 0)
@@ -205,6 +208,16 @@ void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channe
 
 /* --- channel information ----------------------------------------------------------------------------- */
 
+static void no_channel(cr_conn_t *c, cr_span_t name)
+{
+    cr_buf_t d = CR_BUF_INIT;
+    cr_buf_puts(&d, "no channel ");
+    cr_buf_append(&d, name.ptr, name.len);
+    cr_buf_putc(&d, '\0');
+    cr_conn_error(c, CR_ENOTFOUND, d.data);
+    cr_buf_free(&d);
+}
+
 static cr_channel_t *one_channel(cr_conn_t *c, cr_span_t name)
 {
     if (!cr_channel_name_valid(name.ptr, name.len)) {
@@ -212,14 +225,8 @@ static cr_channel_t *one_channel(cr_conn_t *c, cr_span_t name)
         return NULL;
     }
     cr_channel_t *ch = cr_registry_find(&c->srv->reg, name.ptr, name.len);
-    if (!ch) {
-        cr_buf_t d = CR_BUF_INIT;
-        cr_buf_puts(&d, "no channel ");
-        cr_buf_append(&d, name.ptr, name.len);
-        cr_buf_putc(&d, '\0');
-        cr_conn_error(c, CR_ENOTFOUND, d.data);
-        cr_buf_free(&d);
-    }
+    if (!ch)
+        no_channel(c, name);
     return ch;
 }
 
@@ -282,12 +289,22 @@ static void stats_counted(void *arg, int status, size_t n)
     cr_conn_t *c = w->c;
     if (!cr_conn_gone(c)) {
         cr_channel_t *ch = cr_registry_find(&c->srv->reg, w->name->data, w->name->len);
-        if (!ch)
+        cr_channel_t elsewhere;
+        if (!ch && c->srv->pool && status == 0) {
+            /* Only subscribed to on other loops (--threads): it has no message, or this
+             * loop's replica would have it. */
+            memset(&elsewhere, 0, sizeof(elsewhere));
+            elsewhere.name = w->name;
+            ch = &elsewhere;
+        }
+        if (!ch && c->srv->pool && status == CR_ENOTFOUND)
+            no_channel(c, (cr_span_t){w->name->data, w->name->len});
+        else if (!ch)
             cr_conn_error(c, CR_ENOTFOUND, "channel deleted meanwhile");
         else if (status < 0)
             cr_conn_error(c, status, "counting the cluster's subscribers");
         else
-            stats_answer(c, ch, n, 1);
+            stats_answer(c, ch, n, !c->srv->pool); /* loops of one node answer as one node */
         cr_conn_request_done(c);
     }
     cr_conn_release(c);
@@ -297,6 +314,16 @@ static void stats_counted(void *arg, int status, size_t n)
 
 void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
 {
+    if (c->srv->pool && cr_channel_name_valid(name.ptr, name.len) &&
+        !cr_registry_find(&c->srv->reg, name.ptr, name.len)) {
+        /* --threads: the channel may exist on another loop only. */
+        stats_wait_t *w = cr_xcalloc(1, sizeof(*w));
+        w->c = c;
+        w->name = cr_bytes_copy(name.ptr, name.len);
+        cr_conn_hold(c);
+        cr_pool_count(c->srv, w->name, stats_counted, w);
+        return;
+    }
     cr_channel_t *ch = one_channel(c, name);
     if (ch) {
         cr_engine_t *e = c->srv->engine;
@@ -330,6 +357,8 @@ void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
     cr_json_string(&b, ch->name->data, ch->name->len);
     cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", n);
     cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
+    if (srv->pool)
+        cr_pool_channel_deleted(srv, ch->name);
     srv->engine->ops->drop(srv->engine, ch);
     cr_registry_remove(&srv->reg, ch);
     cr_conn_respond_json(c, 200, &b);
@@ -354,16 +383,53 @@ void cr_api_channels(cr_conn_t *c)
     cr_buf_free(&b);
 }
 
+/* This loop's counters, or with --threads the sums over every loop. Each is written by its
+ * own loop only, with plain stores so that counting costs nothing on the delivery path; the
+ * other loops' are read with volatile loads: an aligned 8-byte load reads a whole value,
+ * maybe a little old, which is all a monitoring figure needs. Formally a data race, so
+ * ThreadSanitizer is told not to instrument these reads. */
+typedef struct totals {
+    size_t conns, channels;
+    uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
+} totals_t;
+
+#define LOAD(x) (*(volatile __typeof__(x) *)&(x))
+
+#if defined(__clang__) || defined(__GNUC__)
+__attribute__((no_sanitize("thread")))
+#endif
+static void totals(cr_server_t *srv, totals_t *t)
+{
+    memset(t, 0, sizeof(*t));
+    unsigned n = srv->pool ? cr_pool_size(srv->pool) : 1;
+    for (unsigned i = 0; i < n; i++) {
+        cr_server_t *s = srv->pool ? cr_pool_server(srv->pool, i) : srv;
+        t->conns += LOAD(s->nconns);
+        /* Every channel with a message is in the hub's registry; a worker may also have
+         * channels only subscribed to there. */
+        size_t ch = LOAD(s->reg.count);
+        if (ch > t->channels)
+            t->channels = ch;
+        t->published += LOAD(s->published);
+        t->delivered += LOAD(s->delivered);
+        t->slow_cutoffs += LOAD(s->slow_cutoffs);
+        t->requests += LOAD(s->requests);
+        t->bad_requests += LOAD(s->bad_requests);
+    }
+}
+
 void cr_api_health(cr_conn_t *c)
 {
     cr_server_t *srv = c->srv;
+    totals_t t;
+    totals(srv, &t);
     cr_buf_t b = CR_BUF_INIT;
     cr_buf_printf(
         &b,
         "{\"status\":\"ok\",\"engine\":\"%s\",\"uptime_s\":%lld,\"connections\":%zu,\"channels\":%zu,"
         "\"published\":%llu,\"delivered\":%llu}\n",
-        srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), srv->nconns,
-        srv->reg.count, (unsigned long long)srv->published, (unsigned long long)srv->delivered);
+        srv->engine->ops->name, (long long)((cr_now_ms() - srv->started_ms) / 1000), t.conns, t.channels,
+        (unsigned long long)t.published, (unsigned long long)t.delivered);
     cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
 }
@@ -378,6 +444,8 @@ void cr_api_metrics(cr_conn_t *c)
     cr_server_t *srv = c->srv;
     size_t subs = 0;
     cr_registry_foreach(&srv->reg, count_subs, &subs);
+    totals_t t;
+    totals(srv, &t);
     cr_buf_t b = CR_BUF_INIT, head = CR_BUF_INIT;
     cr_buf_printf(
         &b,
@@ -396,9 +464,8 @@ void cr_api_metrics(cr_conn_t *c)
         "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
         "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
         "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
-        srv->nconns, srv->reg.count, subs, (unsigned long long)srv->published,
-        (unsigned long long)srv->delivered, (unsigned long long)srv->slow_cutoffs,
-        (unsigned long long)srv->requests, (unsigned long long)srv->bad_requests);
+        t.conns, t.channels, subs, (unsigned long long)t.published, (unsigned long long)t.delivered,
+        (unsigned long long)t.slow_cutoffs, (unsigned long long)t.requests, (unsigned long long)t.bad_requests);
     cr_conn_head(c, &head, 200);
     cr_conn_respond(c, &head, "text/plain; version=0.0.4", b.data, b.len);
     cr_buf_free(&b);

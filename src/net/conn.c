@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "core/err.h"
 #include "net/log.h"
@@ -627,7 +628,8 @@ void cr_conn_peer_name(cr_conn_t *c, const char *prefix)
     snprintf(c->peer, sizeof(c->peer), "%s%s:%d", prefix, host, port);
 }
 
-void cr_conn_accept(cr_server_t *srv)
+/* fd < 0: accept from srv's listener; else adopt fd, accepted by another loop. */
+static void conn_start(cr_server_t *srv, int fd)
 {
     cr_conn_t *c = cr_xcalloc(1, sizeof(*c));
     c->srv = srv;
@@ -640,7 +642,9 @@ void cr_conn_accept(cr_server_t *srv)
     c->keep_alive = 1;
     cr_list_push_back(&srv->conns, &c->link);
     srv->nconns++;
-    if (uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (fd >= 0 ? uv_tcp_open(&c->tcp, fd) < 0 : uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+        if (fd >= 0)
+            close(fd);
         cr_conn_close(c, "accept failed");
         return;
     }
@@ -660,6 +664,16 @@ void cr_conn_accept(cr_server_t *srv)
     }
     if (c->state == CR_CONN_READING)
         arm(c, &srv->head_q);
+}
+
+void cr_conn_accept(cr_server_t *srv)
+{
+    conn_start(srv, -1);
+}
+
+void cr_conn_adopt(cr_server_t *srv, int fd)
+{
+    conn_start(srv, fd);
 }
 
 /* Called by the server's sweep for a connection whose deadline passed. */

@@ -61,6 +61,8 @@ typedef struct cr_conn {
 void cr_conn_peer_name(cr_conn_t *c, const char *prefix);
 /* Accepts one connection from the listener (called from the listener's callback). */
 void cr_conn_accept(cr_server_t *srv);
+/* The same for a connection another loop accepted (--threads): srv's loop takes fd over. */
+void cr_conn_adopt(cr_server_t *srv, int fd);
 
 /* Queues b[off..off+len) for writing (takes a reference; flushed at the end of
  * the loop turn). Returns 0, or CR_ESLOW when the queue is over its limits. */

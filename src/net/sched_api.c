@@ -11,6 +11,7 @@
 #include "core/err.h"
 #include "net/log.h"
 #include "net/router.h"
+#include "net/worker.h"
 #include "proto/json_out.h"
 #include "proto/query.h"
 
@@ -157,6 +158,8 @@ int cr_api_schedule(cr_conn_t *c, const cr_publish_in_t *in, int64_t due_ms, con
     cr_bytes_unref(payload);
     cr_bytes_unref(ctype);
     cr_bytes_unref(ev);
+    if (srv->pool)
+        it->id = cr_pool_next_sched_id(srv->pool); /* one sequence for every loop */
     cr_sched_assign_id(&srv->sched, it);
     pending_t *p = pending_new(c, it);
     int r = srv->engine->ops->sched_add(srv->engine, it, on_sched_stored, p);

@@ -11,6 +11,7 @@
 #include "net/log.h"
 #include "net/relay.h"
 #include "net/router.h"
+#include "net/worker.h"
 #include "transport/stream.h"
 
 #define SWEEP_MS 100
@@ -163,7 +164,8 @@ static void on_signal(uv_signal_t *s, int signum)
     cr_server_stop(srv);
 }
 
-int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine)
+static int server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine,
+                       int signals)
 {
     memset(srv, 0, sizeof(*srv));
     srv->loop = loop;
@@ -191,11 +193,13 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     uv_check_init(loop, &srv->turn);
     srv->turn.data = srv;
     uv_check_start(&srv->turn, on_turn);
-    uv_signal_init(loop, &srv->sigint);
-    uv_signal_init(loop, &srv->sigterm);
-    srv->sigint.data = srv->sigterm.data = srv;
-    uv_signal_start(&srv->sigint, on_signal, SIGINT);
-    uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    if (signals) {
+        uv_signal_init(loop, &srv->sigint);
+        uv_signal_init(loop, &srv->sigterm);
+        srv->sigint.data = srv->sigterm.data = srv;
+        uv_signal_start(&srv->sigint, on_signal, SIGINT);
+        uv_signal_start(&srv->sigterm, on_signal, SIGTERM);
+    }
     cr_sched_init(&srv->sched);
     uv_timer_init(loop, &srv->sched_timer);
     srv->sched_timer.data = srv;
@@ -219,6 +223,16 @@ int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr
     return 0;
 }
 
+int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine)
+{
+    return server_init(srv, loop, cfg, engine, 1);
+}
+
+int cr_server_init_worker(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine)
+{
+    return server_init(srv, loop, cfg, engine, 0);
+}
+
 int cr_server_listen(cr_server_t *srv)
 {
     struct sockaddr_storage addr;
@@ -231,11 +245,15 @@ int cr_server_listen(cr_server_t *srv)
         cr_log(CR_LOG_ERROR, "bad listen address %s: %s", srv->cfg.listen_host, uv_strerror(r));
         return r;
     }
-    uv_tcp_init(srv->loop, &srv->listener);
-    srv->listener.data = srv;
-    r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
-    if (r == 0)
-        r = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+    if (srv->pool) {
+        r = cr_pool_listen(srv->pool, (struct sockaddr *)&addr);
+    } else {
+        uv_tcp_init(srv->loop, &srv->listener);
+        srv->listener.data = srv;
+        r = uv_tcp_bind(&srv->listener, (struct sockaddr *)&addr, 0);
+        if (r == 0)
+            r = uv_listen((uv_stream_t *)&srv->listener, 4096, on_connection);
+    }
     if (r < 0) {
         cr_log(CR_LOG_ERROR, "listen on %s:%d: %s", srv->cfg.listen_host, srv->cfg.listen_port,
                uv_strerror(r));
@@ -255,7 +273,10 @@ void cr_server_stop(cr_server_t *srv)
     srv->stopping = 1;
     if (uv_is_active((uv_handle_t *)&srv->listener) || srv->listener.data)
         uv_close((uv_handle_t *)&srv->listener, NULL);
-    cr_relay_stop(srv);
+    if (srv->pool && srv->index == 0)
+        cr_pool_stop(srv->pool);
+    if (srv->index == 0)
+        cr_relay_stop(srv);
     /* Every subscriber is told before its connection goes, with what fits in its
      * socket now: a client that knows the server is stopping reconnects elsewhere
      * or later with its cursor. */
@@ -274,8 +295,10 @@ void cr_server_stop(cr_server_t *srv)
      * the engine is destroyed (cr_server_free), and must not keep the loop alive. */
     uv_unref((uv_handle_t *)&srv->engine_wake);
     uv_close((uv_handle_t *)&srv->turn, NULL);
-    uv_close((uv_handle_t *)&srv->sigint, NULL);
-    uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    if (srv->sigint.data) {
+        uv_close((uv_handle_t *)&srv->sigint, NULL);
+        uv_close((uv_handle_t *)&srv->sigterm, NULL);
+    }
 }
 
 void cr_server_free(cr_server_t *srv)

@@ -44,6 +44,9 @@ typedef struct cr_server {
     cr_list_t reap;       /* streams that ended and wait to be detached */
     size_t nconns;
     uint64_t next_client_id;
+    struct cr_pool *pool;    /* --threads > 1: the loops this one works with (net/worker.h); else NULL */
+    unsigned index;          /* this loop's place in the pool; 0: the hub (and the only loop without a pool) */
+    size_t pool_fanout;      /* while a publish completes with a pool: the subscribers every loop reached */
     int64_t started_ms;
     int64_t last_prune_ms;
     cr_http_request_t req; /* scratch for the request being handled (one loop, one at a time) */
@@ -57,6 +60,15 @@ typedef struct cr_server {
  * what the engine stored (restore). 0 or a negative code (logged); on failure the caller
  * still stops, runs the loop and frees srv. */
 int cr_server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine);
+/* The same for one of the worker loops of --threads (net/worker.c): no signal handlers,
+ * and restore fills the registry from the hub's. */
+int cr_server_init_worker(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg, cr_engine_t *engine);
+/* A new client id (POST /pub/@id), unique across loops (net/worker.c counts for them). */
+uint64_t cr_pool_next_client_id(struct cr_pool *pool);
+static inline uint64_t cr_server_client_id(cr_server_t *srv)
+{
+    return srv->pool ? cr_pool_next_client_id(srv->pool) : srv->next_client_id++;
+}
 /* Sets the scheduled-push timer to the first item's due time (after the heap changed). */
 void cr_server_sched_rearm(cr_server_t *srv);
 /* Binds and listens on cfg.listen_host:listen_port. 0 or a negative code (logged). */

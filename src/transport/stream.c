@@ -210,7 +210,7 @@ cr_stream_t *cr_stream_new(cr_conn_t *c, const cr_transport_t *tp, size_t nch, s
     s->srv = c->srv;
     cr_timerq_entry_init(&s->timer);
     cr_list_init(&s->reap_link);
-    s->client_id = c->srv->next_client_id++;
+    s->client_id = cr_server_client_id(c->srv);
     cr_sub_init(&s->sub, stream_deliver, nch);
     cr_clients_put(&c->srv->clients, s->client_id, &s->sub);
     return s;
@@ -436,7 +436,7 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
         }
     }
     s->since_kind = since.kind;
-    s->client_id = srv->next_client_id++;
+    s->client_id = cr_server_client_id(srv);
     cr_sub_init(&s->sub, stream_deliver, (size_t)n);
     cr_clients_put(&srv->clients, s->client_id, &s->sub);
     int64_t now = cr_now_ms();

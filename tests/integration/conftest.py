@@ -15,6 +15,8 @@ from clients import Publisher
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CRIER = os.environ.get("CRIER_BIN", os.path.join(ROOT, "build", "crier"))
+# CRIER_TEST_THREADS=N runs every server with --threads N (unless the test names its own).
+THREADS = os.environ.get("CRIER_TEST_THREADS", "")
 
 
 def free_port():
@@ -41,6 +43,8 @@ class Server:
         if "--data" not in flags and "--memory" not in flags:
             self.tmpdata = tempfile.mkdtemp(prefix="crier-test-data-")
             flags = (*flags, "--data", self.tmpdata)
+        if THREADS and "--threads" not in flags:
+            flags = (*flags, "--threads", THREADS)
         self.proc = subprocess.Popen(
             [CRIER, "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "debug", *flags],
             stdout=self.logfile, stderr=subprocess.STDOUT, env=env)

@@ -1,0 +1,969 @@
+/* --threads N: N event loops on N threads.
+ *
+ * Loop 0, the hub, is the process's main loop and cr_server_t as with one thread; it
+ * alone holds what must be single: the store (ids per channel, durable appends,
+ * restore, retention, scheduled pushes, Redis), the relay listener, the TCP listener
+ * and the authoritative channel registry. Loops 1..N-1, the workers, each run a
+ * cr_server_t of their own on their own thread: their connections, timer queues,
+ * subscribers, and a registry that is a replica of the hub's, whose history rings hold
+ * references to the very same refcounted messages. A worker's engine is a proxy that
+ * forwards to the hub; the hub's engine is a wrapper around the real store that tells
+ * the workers what was stored. So the HTTP, transport and API code is the same code
+ * with one thread or N.
+ *
+ * Threads talk only through inboxes: one intrusive lock-free MPSC queue per loop
+ * (core/mpsc.h) and a uv_async_t to wake it. Nothing else is shared but refcounted
+ * immutable messages (their frame cache is filled by compare-and-swap, core/msg.c) and
+ * counters read with relaxed loads, so the delivery path takes no lock.
+ *
+ *  - Accept: the hub accepts and hands each connection to the loops in turn (the
+ *    hub's own turn keeps it), as an fd the loop adopts.
+ *  - Publish on a worker: validated there, the message is posted to the hub, which
+ *    appends it through the store (id assigned, committed) and, in commit order,
+ *    posts one reference to every worker; each appends it to its replica and fans it
+ *    out locally; once every loop has, the publishing loop answers its client (with the
+ *    subscribers of every loop). Each inbox is FIFO
+ *    and the hub posts in commit order, so every replica sees a channel's messages in
+ *    id order, and a subscriber's catch-up (from its own loop's replica) and its live
+ *    messages meet without loss or duplicate, as with one loop.
+ *  - Resume with a cursor the worker's replica has not reached yet (the client saw the
+ *    message on another loop first): the catch-up waits for a round trip through the
+ *    hub's inbox, after which the worker has every message the client can have seen.
+ *  - Delete: told to the hub, which drops the channel from the store and tells the
+ *    other loops. Channel stats: a count request posted to every loop, summed.
+ *  - Client ids are one sequence for all loops; a push to a client this loop does not
+ *    have is run by whichever loop has it (net/client_push.c).
+ *  - Scheduled pushes live in the heap of the loop that took them, and are stored
+ *    through the hub (restored into the hub's heap after a restart).
+ *  - Not with the Redis store yet (cli/serve.c runs one loop then).
+ *  - Retention: the hub's store prunes; each replica applies the same limits itself.
+ *
+ * SPDX-License-Identifier: MIT */
+#include "net/worker.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "core/err.h"
+#include "core/mpsc.h"
+#include "net/conn.h"
+#include "net/log.h"
+#include "net/server.h"
+#include "transport/stream.h"
+
+typedef enum {
+    IT_ACCEPT,  /* -> any loop: adopt fd */
+    IT_APPEND,  /* -> hub: store msg, published on loop `from` */
+    IT_STORED,  /* -> worker: msg is stored: into the replica, fan out, count in gather */
+    IT_PUBLISHED, /* -> the publishing loop: every loop fanned msg out; complete the publish */
+    IT_FAILED,  /* -> worker: the append failed with status */
+    IT_DELETE,  /* -> hub: channel name was deleted on loop `from` */
+    IT_DELETED, /* -> worker: forget channel name and tell its subscribers */
+    IT_SYNC,    /* -> hub: answer with IT_SYNCED (everything stored before is then in the inbox) */
+    IT_SYNCED,  /* -> worker: the catch-up load may go on */
+    IT_COUNT,   /* -> any loop: add the subscribers to channel name to count */
+    IT_COUNTED, /* -> the asking loop: every loop counted */
+    IT_STOP,    /* -> worker: stop */
+    IT_CALL,    /* -> any loop: run call(srv, arg) */
+} item_kind_t;
+
+typedef struct count {
+    _Atomic unsigned pending;
+    _Atomic size_t total;
+    _Atomic unsigned found; /* loops that have the channel */
+    unsigned origin;
+    void (*done)(void *arg, int status, size_t n);
+    void *arg;
+    cr_bytes_t *name;
+} count_t;
+
+/* One stored message on its way through every loop: the publish is answered once all
+ * have fanned it out, with the sum of their subscribers. */
+typedef struct pubgather {
+    _Atomic unsigned pending;
+    _Atomic size_t total;
+    unsigned origin;
+    cr_engine_done_cb done;
+    void *arg;
+} pubgather_t;
+
+typedef struct item {
+    cr_mpsc_node_t node;
+    item_kind_t kind;
+    unsigned from;
+    int fd;
+    int status;
+    int64_t created_ms;
+    cr_msg_t *msg;
+    cr_bytes_t *name;
+    cr_engine_done_cb done;
+    void *arg;
+    count_t *count;
+    pubgather_t *gather;
+    void (*call)(cr_server_t *srv, void *arg);
+} item_t;
+
+typedef struct worker {
+    cr_pool_t *pool;
+    unsigned index;
+    cr_server_t *srv;
+    uv_loop_t *loop;
+    uv_thread_t thread;
+    int running; /* thread started */
+    cr_mpsc_t inbox;
+    uv_async_t wake;
+} worker_t;
+
+/* The hub's engine: the real store, plus telling the workers. */
+typedef struct hub_engine {
+    cr_engine_t base;
+    cr_pool_t *pool;
+} hub_engine_t;
+
+/* A worker's engine: forwards to the hub; its registry is a replica. */
+typedef struct proxy_engine {
+    cr_engine_t base;
+    cr_pool_t *pool;
+    unsigned index;
+} proxy_engine_t;
+
+struct cr_pool {
+    unsigned n;
+    worker_t *w;
+    cr_engine_t *real;
+    hub_engine_t *hub_engine;
+    cr_engine_ops_t hub_ops, proxy_ops;
+    unsigned next; /* the loop the next accepted connection goes to */
+    _Atomic uint64_t next_client_id;
+    _Atomic uint64_t next_sched_id;
+    int lfd;
+    uv_poll_t lpoll;
+    int listening;
+};
+
+/* --- inboxes ------------------------------------------------------------------------------------------ */
+
+static item_t *item_new(item_kind_t kind, unsigned from)
+{
+    item_t *it = cr_xcalloc(1, sizeof(*it));
+    it->kind = kind;
+    it->from = from;
+    it->fd = -1;
+    return it;
+}
+
+static void post(cr_pool_t *pool, unsigned to, item_t *it)
+{
+    cr_mpsc_push(&pool->w[to].inbox, &it->node);
+    uv_async_send(&pool->w[to].wake);
+}
+
+static void item_free(item_t *it)
+{
+    if (it->fd >= 0)
+        close(it->fd);
+    cr_msg_unref(it->msg);
+    cr_bytes_unref(it->name);
+    free(it);
+}
+
+/* --- the hub: storing and telling ------------------------------------------------------------------- */
+
+typedef struct append_ctx {
+    cr_pool_t *pool;
+    unsigned from;
+    cr_engine_done_cb done;
+    void *arg;
+    cr_msg_t *msg;
+} append_ctx_t;
+
+/* Every worker gets msg (one reference each) in commit order, appends it to its replica
+ * and fans it out; g (NULL for a message another node published) counts them. */
+static void tell_stored(cr_pool_t *pool, cr_channel_t *ch, cr_msg_t *msg, pubgather_t *g)
+{
+    for (unsigned i = 1; i < pool->n; i++) {
+        item_t *it = item_new(IT_STORED, 0);
+        it->msg = cr_msg_ref(msg);
+        it->created_ms = ch ? ch->created_ms : msg->time_ms;
+        it->gather = g;
+        post(pool, i, it);
+    }
+}
+
+static void gather_add(cr_pool_t *pool, pubgather_t *g, size_t n)
+{
+    atomic_fetch_add_explicit(&g->total, n, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&g->pending, 1, memory_order_acq_rel) == 1) {
+        item_t *it = item_new(IT_PUBLISHED, 0);
+        it->gather = g;
+        post(pool, g->origin, it);
+    }
+}
+
+static void hub_stored(void *arg, int status)
+{
+    append_ctx_t *a = arg;
+    cr_pool_t *pool = a->pool;
+    cr_server_t *hub = pool->w[0].srv;
+    if (status < 0) {
+        if (a->from == 0) {
+            a->done(a->arg, status);
+        } else {
+            item_t *it = item_new(IT_FAILED, 0);
+            it->status = status;
+            it->done = a->done;
+            it->arg = a->arg;
+            post(pool, a->from, it);
+        }
+    } else {
+        cr_bytes_t *name = a->msg->channel;
+        cr_channel_t *ch = cr_registry_find(&hub->reg, name->data, name->len);
+        pubgather_t *g = cr_xcalloc(1, sizeof(*g));
+        atomic_init(&g->pending, pool->n);
+        atomic_init(&g->total, 0);
+        g->origin = a->from;
+        g->done = a->done;
+        g->arg = a->arg;
+        tell_stored(pool, ch, a->msg, g);
+        gather_add(pool, g, ch ? cr_channel_fanout(ch, a->msg) : 0);
+    }
+    cr_msg_unref(a->msg);
+    free(a);
+}
+
+static int hub_append_from(cr_pool_t *pool, unsigned from, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done,
+                           void *arg)
+{
+    append_ctx_t *a = cr_xcalloc(1, sizeof(*a));
+    *a = (append_ctx_t){pool, from, done, arg, cr_msg_ref(msg)};
+    int r = pool->real->ops->append(pool->real, ch, msg, hub_stored, a);
+    if (r < 0) {
+        cr_msg_unref(a->msg);
+        free(a);
+    }
+    return r;
+}
+
+static int hub_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done, void *arg)
+{
+    return hub_append_from(((hub_engine_t *)e)->pool, 0, ch, msg, done, arg);
+}
+
+static int hub_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
+                    void *arg)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    return real->ops->load(real, ch, after, now_ms, done, arg);
+}
+
+static int hub_drop(cr_engine_t *e, cr_channel_t *ch)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    return real->ops->drop(real, ch);
+}
+
+static void hub_prune(cr_engine_t *e, int64_t now_ms)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    real->ops->prune(real, now_ms);
+}
+
+/* A message another node stored (cluster store): every loop's subscribers get it. */
+static void hub_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
+{
+    hub_engine_t *h = arg;
+    tell_stored(h->pool, ch, msg, NULL);
+    h->base.arrived(h->base.arrived_arg, ch, msg);
+}
+
+static void tell_deleted(cr_pool_t *pool, cr_bytes_t *name, unsigned except)
+{
+    for (unsigned i = 1; i < pool->n; i++) {
+        if (i == except)
+            continue;
+        item_t *it = item_new(IT_DELETED, 0);
+        it->name = cr_bytes_ref(name);
+        post(pool, i, it);
+    }
+}
+
+static void hub_deleted(void *arg, cr_channel_t *ch)
+{
+    hub_engine_t *h = arg;
+    tell_deleted(h->pool, ch->name, 0);
+    h->base.deleted(h->base.arrived_arg, ch);
+}
+
+static int hub_restore(cr_engine_t *e, int64_t now_ms)
+{
+    hub_engine_t *h = (hub_engine_t *)e;
+    cr_engine_t *real = h->pool->real;
+    real->reg = e->reg;
+    real->sched = e->sched;
+    real->wake = e->wake;
+    real->wake_arg = e->wake_arg;
+    real->arrived = hub_arrived;
+    real->deleted = hub_deleted;
+    real->arrived_arg = h;
+    return real->ops->restore(real, now_ms);
+}
+
+static void hub_flush(cr_engine_t *e)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    real->ops->flush(real);
+}
+
+static void hub_complete(cr_engine_t *e)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    real->ops->complete(real);
+}
+
+static int hub_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    return real->ops->sched_add(real, it, done, arg);
+}
+
+static int hub_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
+{
+    cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
+    return real->ops->sched_del(real, id, done, arg);
+}
+
+static int count_everywhere(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
+                            void (*done)(void *arg, int status, size_t n), void *arg)
+{
+    count_t *c = cr_xcalloc(1, sizeof(*c));
+    atomic_init(&c->pending, pool->n);
+    atomic_init(&c->total, 0);
+    atomic_init(&c->found, 0);
+    c->origin = origin;
+    c->done = done;
+    c->arg = arg;
+    c->name = cr_bytes_ref(name);
+    for (unsigned i = 0; i < pool->n; i++) {
+        item_t *it = item_new(IT_COUNT, origin);
+        it->count = c;
+        post(pool, i, it);
+    }
+    return 0;
+}
+
+static int hub_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
+                           void *arg)
+{
+    cr_pool_t *pool = ((hub_engine_t *)e)->pool;
+    int r = pool->real->ops->subscribers(pool->real, ch, done, arg);
+    if (r != CR_ENOTSUP)
+        return r;
+    return count_everywhere(pool, 0, ch->name, done, arg);
+}
+
+static void hub_destroy(cr_engine_t *e)
+{
+    hub_engine_t *h = (hub_engine_t *)e;
+    h->pool->real->ops->destroy(h->pool->real);
+    h->pool->real = NULL;
+    h->pool->hub_engine = NULL;
+    free(h);
+}
+
+static const cr_engine_ops_t hub_ops = {
+    .append = hub_append,
+    .load = hub_load,
+    .drop = hub_drop,
+    .prune = hub_prune,
+    .restore = hub_restore,
+    .flush = hub_flush,
+    .complete = hub_complete,
+    .sched_add = hub_sched_add,
+    .sched_del = hub_sched_del,
+    .subscribers = hub_subscribers,
+    .destroy = hub_destroy,
+};
+
+/* --- a worker's engine: the hub does the storing ---------------------------------------------------- */
+
+static int proxy_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done, void *arg)
+{
+    (void)ch;
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    item_t *it = item_new(IT_APPEND, p->index);
+    it->msg = cr_msg_ref(msg);
+    it->done = done;
+    it->arg = arg;
+    post(p->pool, 0, it);
+    return 0;
+}
+
+static int proxy_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
+                      void *arg)
+{
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    cr_history_prune(&ch->history, now_ms, e->cfg.max_count, e->cfg.max_age_ms);
+    /* A cursor past this replica's last id was issued by the hub and may have been seen on
+     * another loop: once the hub answers, everything stored before is in our inbox ahead
+     * of its answer. (A time cursor names a moment, not a message.) */
+    if (!cr_msgid_is_none(after) && after.seq != UINT64_MAX && cr_msgid_cmp(after, ch->last_id) > 0) {
+        item_t *it = item_new(IT_SYNC, p->index);
+        it->name = cr_bytes_ref(ch->name);
+        it->done = done;
+        it->arg = arg;
+        post(p->pool, 0, it);
+        return 0;
+    }
+    done(arg, 0);
+    return 0;
+}
+
+static int proxy_drop(cr_engine_t *e, cr_channel_t *ch)
+{
+    (void)e;
+    cr_history_clear(&ch->history);
+    return 0;
+}
+
+typedef struct {
+    cr_engine_t *e;
+    int64_t now;
+} prune_ctx_t;
+
+static void prune_one(cr_channel_t *ch, void *arg)
+{
+    prune_ctx_t *p = arg;
+    cr_history_prune(&ch->history, p->now, p->e->cfg.max_count, p->e->cfg.max_age_ms);
+}
+
+static void proxy_prune(cr_engine_t *e, int64_t now_ms)
+{
+    prune_ctx_t p = {e, now_ms};
+    cr_registry_foreach(e->reg, prune_one, &p);
+}
+
+static void copy_channel(cr_channel_t *from, void *arg)
+{
+    cr_registry_t *reg = arg;
+    cr_channel_t *ch = cr_registry_get(reg, from->name->data, from->name->len, from->created_ms);
+    ch->last_id = from->last_id;
+    ch->published = from->published;
+    ch->created_ms = from->created_ms;
+    ch->last_publish_ms = from->last_publish_ms;
+    for (size_t i = 0; i < from->history.count; i++)
+        cr_history_append(&ch->history, cr_history_at(&from->history, i));
+    ch->history.evicted_last = from->history.evicted_last;
+}
+
+/* Runs on the main thread before the worker threads start: the hub's registry holds what
+ * the store read back; the replica takes references to the same messages. */
+static int proxy_restore(cr_engine_t *e, int64_t now_ms)
+{
+    (void)now_ms;
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    cr_registry_foreach(&p->pool->w[0].srv->reg, copy_channel, e->reg);
+    return 0;
+}
+
+static void proxy_idle(cr_engine_t *e)
+{
+    (void)e;
+}
+
+/* Scheduled pushes taken on a worker live in its own heap and are published through the
+ * hub when due; the store (the hub's) keeps a copy, so that they survive a restart (they
+ * come back in the hub's heap). */
+typedef struct sched_op {
+    proxy_engine_t *p;
+    cr_sched_item_t *it; /* a copy for the store; NULL: delete id */
+    uint64_t id;
+    cr_engine_done_cb done;
+    void *arg;
+    int status;
+} sched_op_t;
+
+static void sched_op_answered(cr_server_t *srv, void *arg)
+{
+    (void)srv;
+    sched_op_t *op = arg;
+    if (op->done)
+        op->done(op->arg, op->status);
+    free(op);
+}
+
+static void sched_op_stored(void *arg, int status)
+{
+    sched_op_t *op = arg;
+    op->status = status;
+    cr_pool_call(op->p->pool, op->p->index, sched_op_answered, op);
+}
+
+static void sched_op_run(cr_server_t *hub, void *arg)
+{
+    (void)hub;
+    sched_op_t *op = arg;
+    cr_engine_t *real = op->p->pool->real;
+    int r = op->it ? real->ops->sched_add(real, op->it, sched_op_stored, op)
+                   : real->ops->sched_del(real, op->id, sched_op_stored, op);
+    if (op->it)
+        cr_sched_item_free(op->it);
+    op->it = NULL;
+    if (r < 0)
+        sched_op_stored(op, r);
+}
+
+static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done, void *arg)
+{
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    sched_op_t *op = cr_xcalloc(1, sizeof(*op));
+    op->p = p;
+    op->id = id;
+    op->done = done;
+    op->arg = arg;
+    if (it) {
+        op->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms,
+                                   it->created_ms, it->ttl_ms);
+        op->it->id = it->id;
+    }
+    cr_pool_call(p->pool, 0, sched_op_run, op);
+    return 0;
+}
+
+static int proxy_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
+{
+    return proxy_sched_op(e, it, it->id, done, arg);
+}
+
+static int proxy_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
+{
+    return proxy_sched_op(e, NULL, id, done, arg);
+}
+
+static int proxy_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
+                             void *arg)
+{
+    proxy_engine_t *p = (proxy_engine_t *)e;
+    return count_everywhere(p->pool, p->index, ch->name, done, arg);
+}
+
+static void proxy_destroy(cr_engine_t *e)
+{
+    free(e);
+}
+
+static const cr_engine_ops_t proxy_ops = {
+    .append = proxy_append,
+    .load = proxy_load,
+    .drop = proxy_drop,
+    .prune = proxy_prune,
+    .restore = proxy_restore,
+    .flush = proxy_idle,
+    .complete = proxy_idle,
+    .sched_add = proxy_sched_add,
+    .sched_del = proxy_sched_del,
+    .subscribers = proxy_subscribers,
+    .destroy = proxy_destroy,
+};
+
+/* --- what arrives in an inbox ------------------------------------------------------------------------ */
+
+/* A stored message reaches a worker's replica, in id order per channel. */
+static void on_stored_item(worker_t *w, item_t *it)
+{
+    cr_server_t *srv = w->srv;
+    cr_msg_t *m = it->msg;
+    cr_channel_t *ch = cr_registry_find(&srv->reg, m->channel->data, m->channel->len);
+    if (!ch) {
+        ch = cr_registry_get(&srv->reg, m->channel->data, m->channel->len, it->created_ms);
+    } else if (it->created_ms < ch->created_ms) {
+        ch->created_ms = it->created_ms;
+    }
+    int fresh = cr_msgid_cmp(m->id, ch->last_id) > 0;
+    if (fresh) {
+        ch->last_id = m->id;
+        ch->published++;
+        ch->last_publish_ms = m->time_ms;
+        cr_history_append(&ch->history, m);
+        cr_history_trim(&ch->history, srv->engine->cfg.max_count);
+    }
+    size_t n = fresh ? cr_channel_fanout(ch, m) : 0;
+    if (it->gather)
+        gather_add(w->pool, it->gather, n);
+}
+
+static void on_count_item(worker_t *w, item_t *it)
+{
+    count_t *c = it->count;
+    cr_channel_t *ch = cr_registry_find(&w->srv->reg, c->name->data, c->name->len);
+    if (ch) {
+        atomic_fetch_add_explicit(&c->total, ch->nsubs, memory_order_relaxed);
+        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
+    }
+    if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
+        item_t *back = item_new(IT_COUNTED, w->index);
+        back->count = c;
+        post(w->pool, c->origin, back);
+    }
+}
+
+static void handle(worker_t *w, item_t *it)
+{
+    cr_pool_t *pool = w->pool;
+    cr_server_t *srv = w->srv;
+    cr_channel_t *ch;
+    switch (it->kind) {
+    case IT_ACCEPT:
+        cr_conn_adopt(srv, it->fd);
+        it->fd = -1;
+        break;
+    case IT_APPEND: {
+        cr_bytes_t *name = it->msg->channel;
+        ch = cr_registry_get(&srv->reg, name->data, name->len, cr_now_ms());
+        int r = hub_append_from(pool, it->from, ch, it->msg, it->done, it->arg);
+        if (r < 0) {
+            item_t *f = item_new(IT_FAILED, 0);
+            f->status = r;
+            f->done = it->done;
+            f->arg = it->arg;
+            post(pool, it->from, f);
+        }
+        break;
+    }
+    case IT_STORED:
+        on_stored_item(w, it);
+        break;
+    case IT_PUBLISHED: {
+        pubgather_t *g = it->gather;
+        srv->pool_fanout = atomic_load_explicit(&g->total, memory_order_relaxed);
+        g->done(g->arg, 0);
+        srv->pool_fanout = 0;
+        free(g);
+        break;
+    }
+    case IT_FAILED:
+        it->done(it->arg, it->status);
+        break;
+    case IT_DELETE:
+        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
+        if (ch) {
+            size_t n = cr_stream_channel_deleted(srv, ch);
+            cr_log(CR_LOG_DEBUG, "channel %s deleted on loop %u (%zu subscribers told here)", ch->name->data,
+                   it->from, n);
+            pool->real->ops->drop(pool->real, ch);
+            cr_registry_remove(&srv->reg, ch);
+        }
+        tell_deleted(pool, it->name, it->from);
+        break;
+    case IT_DELETED:
+        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
+        if (ch) {
+            cr_stream_channel_deleted(srv, ch);
+            cr_history_clear(&ch->history);
+            cr_registry_remove(&srv->reg, ch);
+        }
+        break;
+    case IT_SYNC: {
+        item_t *back = item_new(IT_SYNCED, 0);
+        back->name = it->name;
+        it->name = NULL;
+        back->done = it->done;
+        back->arg = it->arg;
+        post(pool, it->from, back);
+        break;
+    }
+    case IT_SYNCED:
+        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
+        if (ch)
+            cr_history_prune(&ch->history, cr_now_ms(), srv->engine->cfg.max_count, srv->engine->cfg.max_age_ms);
+        it->done(it->arg, 0);
+        break;
+    case IT_COUNT:
+        on_count_item(w, it);
+        break;
+    case IT_COUNTED: {
+        count_t *c = it->count;
+        c->done(c->arg, atomic_load_explicit(&c->found, memory_order_relaxed) ? 0 : CR_ENOTFOUND,
+                atomic_load_explicit(&c->total, memory_order_relaxed));
+        cr_bytes_unref(c->name);
+        free(c);
+        break;
+    }
+    case IT_CALL:
+        it->call(srv, it->arg);
+        break;
+    case IT_STOP:
+        cr_server_stop(srv);
+        uv_unref((uv_handle_t *)&w->wake);
+        break;
+    }
+}
+
+static void on_inbox(uv_async_t *a)
+{
+    worker_t *w = a->data;
+    cr_mpsc_node_t *n;
+    while ((n = cr_mpsc_pop(&w->inbox))) {
+        item_t *it = CR_CONTAINER_OF(n, item_t, node);
+        handle(w, it);
+        item_free(it);
+    }
+}
+
+/* --- setup and teardown ------------------------------------------------------------------------------ */
+
+cr_pool_t *cr_pool_new(unsigned n, cr_engine_t *real, cr_engine_t **hub_engine)
+{
+    cr_pool_t *pool = cr_xcalloc(1, sizeof(*pool));
+    pool->n = n;
+    pool->w = cr_xcalloc(n, sizeof(*pool->w));
+    pool->real = real;
+    pool->lfd = -1;
+    atomic_init(&pool->next_client_id, 1);
+    pool->hub_ops = hub_ops;
+    pool->hub_ops.name = real->ops->name;
+    pool->proxy_ops = proxy_ops;
+    pool->proxy_ops.name = real->ops->name;
+    hub_engine_t *h = cr_xcalloc(1, sizeof(*h));
+    h->base.ops = &pool->hub_ops;
+    h->base.reg = real->reg;
+    h->base.cfg = real->cfg;
+    h->base.shared = real->shared;
+    h->pool = pool;
+    pool->hub_engine = h;
+    for (unsigned i = 0; i < n; i++) {
+        pool->w[i].pool = pool;
+        pool->w[i].index = i;
+        cr_mpsc_init(&pool->w[i].inbox);
+    }
+    *hub_engine = &h->base;
+    return pool;
+}
+
+static void run_worker(void *arg)
+{
+    worker_t *w = arg;
+    uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+static void join_server(cr_server_t *srv, cr_pool_t *pool, unsigned index)
+{
+    srv->pool = pool;
+    srv->index = index;
+}
+
+int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
+{
+    worker_t *w0 = &pool->w[0];
+    w0->srv = hub;
+    w0->loop = hub->loop;
+    join_server(hub, pool, 0);
+    atomic_init(&pool->next_sched_id, hub->sched.next_id); /* after restore */
+    uv_async_init(hub->loop, &w0->wake, on_inbox);
+    w0->wake.data = w0;
+    for (unsigned i = 1; i < pool->n; i++) {
+        worker_t *w = &pool->w[i];
+        w->loop = cr_xcalloc(1, sizeof(*w->loop));
+        uv_loop_init(w->loop);
+        w->srv = cr_xcalloc(1, sizeof(*w->srv));
+        proxy_engine_t *p = cr_xcalloc(1, sizeof(*p));
+        p->base.ops = &pool->proxy_ops;
+        p->base.cfg = pool->real->cfg;
+        p->base.shared = 1; /* a worker forgets an idle channel only locally */
+        p->pool = pool;
+        p->index = i;
+        int r = cr_server_init_worker(w->srv, w->loop, &hub->cfg, &p->base);
+        if (r < 0)
+            return r;
+        join_server(w->srv, pool, i);
+        uv_async_init(w->loop, &w->wake, on_inbox);
+        w->wake.data = w;
+    }
+    for (unsigned i = 1; i < pool->n; i++) {
+        int r = uv_thread_create(&pool->w[i].thread, run_worker, &pool->w[i]);
+        if (r < 0) {
+            cr_log(CR_LOG_ERROR, "cannot start thread %u: %s", i, uv_strerror(r));
+            return r;
+        }
+        pool->w[i].running = 1;
+    }
+    cr_log(CR_LOG_INFO, "%u event loops", pool->n);
+    return 0;
+}
+
+static void on_listen_ready(uv_poll_t *p, int status, int events)
+{
+    (void)events;
+    cr_pool_t *pool = p->data;
+    if (status < 0) {
+        cr_log(CR_LOG_WARN, "accept: %s", uv_strerror(status));
+        return;
+    }
+    for (int i = 0; i < 64; i++) {
+        int fd = accept4(pool->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                cr_log(CR_LOG_WARN, "accept: %s", strerror(errno));
+            return;
+        }
+        unsigned to = pool->next;
+        pool->next = (pool->next + 1) % pool->n;
+        if (to == 0) {
+            cr_conn_adopt(pool->w[0].srv, fd);
+        } else {
+            item_t *it = item_new(IT_ACCEPT, 0);
+            it->fd = fd;
+            post(pool, to, it);
+        }
+    }
+}
+
+int cr_pool_listen(cr_pool_t *pool, const struct sockaddr *addr)
+{
+    socklen_t len = addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+    int fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    int on = 1;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(fd, addr, len) < 0 || listen(fd, 4096) < 0) {
+        int r = -errno;
+        close(fd);
+        return r;
+    }
+    pool->lfd = fd;
+    cr_server_t *hub = pool->w[0].srv;
+    uv_poll_init(hub->loop, &pool->lpoll, fd);
+    pool->lpoll.data = pool;
+    uv_poll_start(&pool->lpoll, UV_READABLE, on_listen_ready);
+    pool->listening = 1;
+    return 0;
+}
+
+static void on_lpoll_closed(uv_handle_t *h)
+{
+    cr_pool_t *pool = h->data;
+    close(pool->lfd);
+    pool->lfd = -1;
+}
+
+void cr_pool_stop(cr_pool_t *pool)
+{
+    if (pool->listening) {
+        pool->listening = 0;
+        uv_close((uv_handle_t *)&pool->lpoll, on_lpoll_closed);
+    }
+    /* Late messages between loops need no answer now: the wake-ups must not keep a loop alive. */
+    uv_unref((uv_handle_t *)&pool->w[0].wake);
+    for (unsigned i = 1; i < pool->n; i++)
+        if (pool->w[i].srv)
+            post(pool, i, item_new(IT_STOP, 0));
+}
+
+static void drain(worker_t *w)
+{
+    cr_mpsc_node_t *n;
+    while ((n = cr_mpsc_pop(&w->inbox))) {
+        item_t *it = CR_CONTAINER_OF(n, item_t, node);
+        if (it->kind == IT_COUNT || it->kind == IT_COUNTED) {
+            /* The count's last reference may be this item: leak nothing at exit. */
+            count_t *c = it->count;
+            if (it->kind == IT_COUNTED ||
+                atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
+                cr_bytes_unref(c->name);
+                free(c);
+            }
+        }
+        item_free(it);
+    }
+}
+
+void cr_pool_join(cr_pool_t *pool)
+{
+    for (unsigned i = 1; i < pool->n; i++) {
+        worker_t *w = &pool->w[i];
+        if (w->running)
+            uv_thread_join(&w->thread);
+        w->running = 0;
+    }
+    for (unsigned i = 1; i < pool->n; i++) {
+        worker_t *w = &pool->w[i];
+        if (!w->srv)
+            continue;
+        if (w->wake.loop) {
+            uv_close((uv_handle_t *)&w->wake, NULL);
+            uv_run(w->loop, UV_RUN_NOWAIT);
+        }
+        drain(w);
+        cr_server_free(w->srv);
+        uv_run(w->loop, UV_RUN_NOWAIT);
+        uv_loop_close(w->loop);
+        free(w->srv);
+        free(w->loop);
+        w->srv = NULL;
+        w->loop = NULL;
+    }
+    worker_t *w0 = &pool->w[0];
+    if (w0->wake.loop && !uv_is_closing((uv_handle_t *)&w0->wake)) {
+        uv_close((uv_handle_t *)&w0->wake, NULL);
+        uv_run(w0->loop, UV_RUN_NOWAIT);
+    }
+    drain(w0);
+}
+
+void cr_pool_free(cr_pool_t *pool)
+{
+    if (!pool)
+        return;
+    free(pool->w);
+    free(pool);
+}
+
+int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n), void *arg)
+{
+    return count_everywhere(srv->pool, srv->index, name, done, arg);
+}
+
+void cr_pool_channel_deleted(cr_server_t *srv, cr_bytes_t *name)
+{
+    cr_pool_t *pool = srv->pool;
+    if (srv->index == 0) {
+        tell_deleted(pool, name, 0);
+        return;
+    }
+    item_t *it = item_new(IT_DELETE, srv->index);
+    it->name = cr_bytes_ref(name);
+    post(pool, 0, it);
+}
+
+void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, void *arg), void *arg)
+{
+    item_t *it = item_new(IT_CALL, 0);
+    it->call = fn;
+    it->arg = arg;
+    post(pool, to, it);
+}
+
+uint64_t cr_pool_next_client_id(cr_pool_t *pool)
+{
+    return atomic_fetch_add_explicit(&pool->next_client_id, 1, memory_order_relaxed);
+}
+
+uint64_t cr_pool_next_sched_id(cr_pool_t *pool)
+{
+    return atomic_fetch_add_explicit(&pool->next_sched_id, 1, memory_order_relaxed);
+}
+
+unsigned cr_pool_size(const cr_pool_t *pool)
+{
+    return pool->n;
+}
+
+cr_server_t *cr_pool_server(const cr_pool_t *pool, unsigned i)
+{
+    return pool->w[i].srv;
+}
