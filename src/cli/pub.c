@@ -159,8 +159,8 @@ static int parse_args(int argc, char **argv, pub_opts_t *o)
     const cr_cli_switch_t switches[] = {{"--quiet", "-q", &o->quiet}};
     const char *pos[2];
     /* An empty value is one: "--type=" drops the header (see add_header). */
-    cr_cli_args_t a = {"crier pub", usage, valued, sizeof(valued) / sizeof(valued[0]), switches, 1, 1, pos, 2,
-                       "too many arguments: quote the message", 0};
+    cr_cli_args_t a = {"crier pub", usage, valued, sizeof(valued) / sizeof(valued[0]),      switches, 1,
+                       1,           pos,   2,      "too many arguments: quote the message", 0};
     int rc = cr__cli_args(argc, argv, &a);
     if (rc >= 0)
         return rc;

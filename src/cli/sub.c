@@ -435,8 +435,8 @@ static int parse_args(int argc, char **argv, sub_opts_t *o)
     const char *count = NULL;
     const cr_cli_valued_t valued[] = {{"--url", &o->url}, {"--since", &o->since}, {"--count", &count}};
     const cr_cli_switch_t switches[] = {{"--json", NULL, &o->json}};
-    cr_cli_args_t a = {"crier sub", usage, valued, sizeof(valued) / sizeof(valued[0]), switches, 1, 0,
-                       &o->channels, 1, "one channel list only, joined by ','", 0};
+    cr_cli_args_t a = {"crier sub", usage,        valued, sizeof(valued) / sizeof(valued[0]),     switches, 1,
+                       0,           &o->channels, 1,      "one channel list only, joined by ','", 0};
     int rc = cr__cli_args(argc, argv, &a);
     if (rc >= 0)
         return rc;

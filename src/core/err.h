@@ -13,22 +13,22 @@
 #define CR_EINVAL (-EINVAL)
 
 enum {
-    CR_EAGAIN = -1001,      /* codec needs more input */
-    CR_EBADREQ = -1002,     /* malformed HTTP request -> 400 */
-    CR_EHDRTOOBIG = -1003,  /* header block too large or too many headers -> 431 */
-    CR_EBODYTOOBIG = -1004, /* body larger than the message limit -> 413 */
-    CR_ENOTFOUND = -1005,   /* unknown route or object -> 404 */
-    CR_EMETHOD = -1006,     /* method not allowed on route -> 405 */
-    CR_ECHANNEL = -1007,    /* bad channel name -> 400 */
-    CR_ECURSOR = -1008,     /* bad cursor / since value -> 400 */
-    CR_ETOOMANYCH = -1009,  /* too many channels in one request -> 400 */
-    CR_EPARAM = -1010,      /* bad header or query parameter -> 400 */
-    CR_ENOTSUP = -1011,     /* operation not supported by this engine/transport -> 501 */
-    CR_ESLOW = -1012,       /* subscriber could not keep up: output queue over limit */
-    CR_ETIMEOUT = -1013,    /* a client timed out -> 408 */
-    CR_EGONE = -1014,       /* channel deleted -> 410 */
-    CR_EUNAVAIL = -1015,    /* store unavailable -> 503 */
-    CR_EVERSION = -1016,    /* unsupported HTTP version -> 505 */
+    CR_EAGAIN = -1001,       /* codec needs more input */
+    CR_EBADREQ = -1002,      /* malformed HTTP request -> 400 */
+    CR_EHDRTOOBIG = -1003,   /* header block too large or too many headers -> 431 */
+    CR_EBODYTOOBIG = -1004,  /* body larger than the message limit -> 413 */
+    CR_ENOTFOUND = -1005,    /* unknown route or object -> 404 */
+    CR_EMETHOD = -1006,      /* method not allowed on route -> 405 */
+    CR_ECHANNEL = -1007,     /* bad channel name -> 400 */
+    CR_ECURSOR = -1008,      /* bad cursor / since value -> 400 */
+    CR_ETOOMANYCH = -1009,   /* too many channels in one request -> 400 */
+    CR_EPARAM = -1010,       /* bad header or query parameter -> 400 */
+    CR_ENOTSUP = -1011,      /* operation not supported by this engine/transport -> 501 */
+    CR_ESLOW = -1012,        /* subscriber could not keep up: output queue over limit */
+    CR_ETIMEOUT = -1013,     /* a client timed out -> 408 */
+    CR_EGONE = -1014,        /* channel deleted -> 410 */
+    CR_EUNAVAIL = -1015,     /* store unavailable -> 503 */
+    CR_EVERSION = -1016,     /* unsupported HTTP version -> 505 */
     CR_ETOOMANYCONN = -1017, /* connection limit reached -> 503 */
     CR_ELINETOOLONG = -1018, /* relay: a command line over the limit (the connection is closed) */
     CR_ERELAYCMD = -1019,    /* relay: a command line that can't be understood (answered, kept) */

@@ -43,15 +43,15 @@ cr_msgid_t cr_msgid_next(cr_msgid_t last, uint64_t now_ms);
 
 /* Wire formats whose frames are cached per message. */
 typedef enum cr_wire {
-    CR_WIRE_SSE,      /* full SSE event incl. "id: <msgid>" (single-channel subscribers) */
-    CR_WIRE_SSE_BODY, /* SSE event without id line and final blank line (compound cursors add their own) */
-    CR_WIRE_NDJSON,   /* one JSON object + "\n", as an HTTP chunk */
-    CR_WIRE_RAW,      /* the payload as one line, as an HTTP chunk */
-    CR_WIRE_JSON,     /* one JSON object, no framing (poll arrays, long-poll JSON) */
-    CR_WIRE_MULTIPART, /* multipart/mixed part headers + payload, as an HTTP chunk (no delimiter) */
-    CR_WIRE_PAYLOAD,   /* the bare payload as an HTTP chunk (multipart/x-mixed-replace) */
-    CR_WIRE_PUSHLET,   /* one <script> call of the pushlet relay, as an HTTP chunk */
-    CR_WIRE_TCP_RELAY, /* raw TCP relay: "msg CHANNEL ID LEN\n" PAYLOAD "\n" (proto/relay_line.h) */
+    CR_WIRE_SSE,        /* full SSE event incl. "id: <msgid>" (single-channel subscribers) */
+    CR_WIRE_SSE_BODY,   /* SSE event without id line and final blank line (compound cursors add their own) */
+    CR_WIRE_NDJSON,     /* one JSON object + "\n", as an HTTP chunk */
+    CR_WIRE_RAW,        /* the payload as one line, as an HTTP chunk */
+    CR_WIRE_JSON,       /* one JSON object, no framing (poll arrays, long-poll JSON) */
+    CR_WIRE_MULTIPART,  /* multipart/mixed part headers + payload, as an HTTP chunk (no delimiter) */
+    CR_WIRE_PAYLOAD,    /* the bare payload as an HTTP chunk (multipart/x-mixed-replace) */
+    CR_WIRE_PUSHLET,    /* one <script> call of the pushlet relay, as an HTTP chunk */
+    CR_WIRE_TCP_RELAY,  /* raw TCP relay: "msg CHANNEL ID LEN\n" PAYLOAD "\n" (proto/relay_line.h) */
     CR_WIRE_WS,         /* one WebSocket frame: text for UTF-8 payloads, binary otherwise */
     CR_WIRE_WS_DEFLATE, /* the same frame compressed (permessage-deflate, no context takeover) */
     CR_WIRE_WS_JSON,    /* one WebSocket text frame holding the message's JSON object (crier.json) */

@@ -18,8 +18,8 @@ static int mem_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine
     return 0;
 }
 
-static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
-                    void *arg)
+static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms,
+                    cr_engine_done_cb done, void *arg)
 {
     (void)after;
     /* The periodic pass runs once a second; a reader must not see what expired since. */

@@ -102,7 +102,8 @@ static void on_stored(void *arg, int status)
         publish_answer(p);
 }
 
-int cr_publish(cr_server_t *srv, const cr_publish_in_t *in, const char **why, cr_publish_done_fn done, void *arg)
+int cr_publish(cr_server_t *srv, const cr_publish_in_t *in, const char **why, cr_publish_done_fn done,
+               void *arg)
 {
     size_t max = srv->cfg.max_channels;
     cr_span_t names[max];
@@ -398,7 +399,8 @@ typedef struct totals {
 #if defined(__clang__) || defined(__GNUC__)
 __attribute__((no_sanitize("thread")))
 #endif
-static void totals(cr_server_t *srv, totals_t *t)
+static void
+totals(cr_server_t *srv, totals_t *t)
 {
     memset(t, 0, sizeof(*t));
     unsigned n = srv->pool ? cr_pool_size(srv->pool) : 1;
@@ -465,7 +467,8 @@ void cr_api_metrics(cr_conn_t *c)
         "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
         "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
         t.conns, t.channels, subs, (unsigned long long)t.published, (unsigned long long)t.delivered,
-        (unsigned long long)t.slow_cutoffs, (unsigned long long)t.requests, (unsigned long long)t.bad_requests);
+        (unsigned long long)t.slow_cutoffs, (unsigned long long)t.requests,
+        (unsigned long long)t.bad_requests);
     cr_conn_head(c, &head, 200);
     cr_conn_respond(c, &head, "text/plain; version=0.0.4", b.data, b.len);
     cr_buf_free(&b);

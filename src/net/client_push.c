@@ -120,8 +120,8 @@ static int check_request(const cr_http_request_t *req, char *event, size_t *even
 }
 
 /* The addressed message for client id (its id is set where the client lives). */
-static cr_msg_t *addressed_msg(uint64_t client_id, const cr_http_request_t *req, const char *event, size_t event_len,
-                               const char *body, size_t len, int64_t now)
+static cr_msg_t *addressed_msg(uint64_t client_id, const cr_http_request_t *req, const char *event,
+                               size_t event_len, const char *body, size_t len, int64_t now)
 {
     char name[24];
     int nlen = snprintf(name, sizeof(name), "@c%llx", (unsigned long long)client_id);
@@ -189,14 +189,14 @@ static void push(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, c
 /* --- a client on another loop (--threads): the request goes there, the answer comes back --- */
 
 typedef struct remote {
-    cr_conn_t *c;      /* held; touched on its own loop only */
-    unsigned origin;   /* c's loop */
+    cr_conn_t *c;             /* held; touched on its own loop only */
+    unsigned origin;          /* c's loop */
     _Atomic unsigned pending; /* loops still looking */
-    int found;         /* set by the one loop that has the client, before it counts down */
+    int found;                /* set by the one loop that has the client, before it counts down */
     uint64_t id;
-    cr_msg_t *msg;     /* NULL: describe */
-    int status;        /* the answer: 0, or a code */
-    int unknown;       /* no such client there */
+    cr_msg_t *msg; /* NULL: describe */
+    int status;    /* the answer: 0, or a code */
+    int unknown;   /* no such client there */
     cr_buf_t answer;
 } remote_t;
 
@@ -239,12 +239,13 @@ static void remote_run(cr_server_t *srv, void *arg)
 }
 
 /* 1 when the client is not on this loop and the request went to the others (answered later). */
-static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *body, size_t len,
-                     int is_push)
+static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *body,
+                     size_t len, int is_push)
 {
     cr_server_t *srv = c->srv;
     uint64_t id = 0;
-    if (!srv->pool || cr_client_id_parse(target.ptr + 1, target.len - 1, &id) < 0 || id == 0 || lookup(srv, id))
+    if (!srv->pool || cr_client_id_parse(target.ptr + 1, target.len - 1, &id) < 0 || id == 0 ||
+        lookup(srv, id))
         return 0;
     cr_msg_t *msg = NULL;
     if (is_push) {
@@ -278,7 +279,8 @@ void cr_client_push_route(cr_conn_t *c, const cr_http_request_t *req, cr_span_t 
 {
     cr_span_t m = req->method;
     int is_push = cr_span_eq(m, "POST") || cr_span_eq(m, "PUT");
-    if ((is_push || cr_span_eq(m, "GET") || cr_span_eq(m, "HEAD")) && forwarded(c, req, target, body, len, is_push))
+    if ((is_push || cr_span_eq(m, "GET") || cr_span_eq(m, "HEAD")) &&
+        forwarded(c, req, target, body, len, is_push))
         return;
     if (is_push) {
         push(c, req, target, body, len);

@@ -30,10 +30,10 @@ typedef struct cr_config {
     size_t outq_hard;          /* per-connection output queue: hard cap (bytes) */
     size_t outq_soft;          /* soft cap, tolerated for outq_soft_ms */
     int64_t outq_soft_ms;
-    int64_t ws_ping_ms;     /* WebSocket ping interval; no pong by the next ping: closed */
-    size_t ws_max_message;  /* largest message a WebSocket client may send (close 1009 above) */
-    int ws_publish;         /* WebSocket clients may publish to the channels they subscribed to */
-    char ws_origins[1024];  /* allowed Origin values, comma-separated; "": any */
+    int64_t ws_ping_ms;    /* WebSocket ping interval; no pong by the next ping: closed */
+    size_t ws_max_message; /* largest message a WebSocket client may send (close 1009 above) */
+    int ws_publish;        /* WebSocket clients may publish to the channels they subscribed to */
+    char ws_origins[1024]; /* allowed Origin values, comma-separated; "": any */
 
     char redis_urls[4096];   /* --redis: the cluster store's servers (one per shard); "": off */
     char node_id[128];       /* --node-id: this node's name in the cluster; "": generated */

@@ -642,7 +642,8 @@ static void conn_start(cr_server_t *srv, int fd)
     c->keep_alive = 1;
     cr_list_push_back(&srv->conns, &c->link);
     srv->nconns++;
-    if (fd >= 0 ? uv_tcp_open(&c->tcp, fd) < 0 : uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
+    if (fd >= 0 ? uv_tcp_open(&c->tcp, fd) < 0
+                : uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
         if (fd >= 0)
             close(fd);
         cr_conn_close(c, "accept failed");
@@ -687,7 +688,7 @@ void cr_conn_timeout(cr_conn_t *c, cr_timerq_t *q)
         bad_request(c, CR_ETIMEOUT, NULL);
         return;
     }
-    cr_conn_close(c, q == &srv->linger_q ? NULL
+    cr_conn_close(c, q == &srv->linger_q  ? NULL
                      : q == &srv->stall_q ? "cut off: not reading its answers"
                                           : "timed out");
 }

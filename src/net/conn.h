@@ -50,7 +50,7 @@ typedef struct cr_conn {
     unsigned discard_input : 1;
     unsigned in_process : 1;
     unsigned http10 : 1;
-    unsigned head_only : 1; /* answering HEAD: heads without bodies */
+    unsigned head_only : 1;   /* answering HEAD: heads without bodies */
     unsigned read_paused : 1; /* not reading: answers queued beyond the soft cap */
     unsigned closed : 1;      /* the handle is closed; freed once nothing holds it */
     uint32_t holds;           /* pending store operations that will still use c */

@@ -217,8 +217,8 @@ static int server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg
         return r;
     }
     if (srv->reg.count || srv->sched.count)
-        cr_log(CR_LOG_INFO, "restored %zu channels and %zu scheduled pushes from the %s store", srv->reg.count,
-               srv->sched.count, engine->ops->name);
+        cr_log(CR_LOG_INFO, "restored %zu channels and %zu scheduled pushes from the %s store",
+               srv->reg.count, srv->sched.count, engine->ops->name);
     cr_server_sched_rearm(srv);
     return 0;
 }

@@ -26,11 +26,11 @@ typedef struct cr_server {
     uv_tcp_t listener;
     uv_tcp_t relay_listener; /* the raw TCP relay (--relay-listen); data is NULL when off */
     cr_clients_t clients;    /* client id -> live subscriber, for POST /pub/@id */
-    uv_timer_t sweep; /* drives the deadline queues, retention and channel GC */
-    uv_check_t turn;  /* end of each loop turn: reap, then flush */
-    uv_async_t engine_wake; /* the engine's writer thread finished work: complete it here */
-    uv_timer_t sched_timer; /* fires when the first scheduled push is due */
-    cr_sched_t sched;       /* scheduled pushes waiting for their time */
+    uv_timer_t sweep;        /* drives the deadline queues, retention and channel GC */
+    uv_check_t turn;         /* end of each loop turn: reap, then flush */
+    uv_async_t engine_wake;  /* the engine's writer thread finished work: complete it here */
+    uv_timer_t sched_timer;  /* fires when the first scheduled push is due */
+    cr_sched_t sched;        /* scheduled pushes waiting for their time */
     uv_signal_t sigint, sigterm;
     cr_timerq_t head_q;   /* connections reading a request head or body */
     cr_timerq_t idle_q;   /* keep-alive connections between requests */
@@ -44,9 +44,9 @@ typedef struct cr_server {
     cr_list_t reap;       /* streams that ended and wait to be detached */
     size_t nconns;
     uint64_t next_client_id;
-    struct cr_pool *pool;    /* --threads > 1: the loops this one works with (net/worker.h); else NULL */
-    unsigned index;          /* this loop's place in the pool; 0: the hub (and the only loop without a pool) */
-    size_t pool_fanout;      /* while a publish completes with a pool: the subscribers every loop reached */
+    struct cr_pool *pool; /* --threads > 1: the loops this one works with (net/worker.h); else NULL */
+    unsigned index;       /* this loop's place in the pool; 0: the hub (and the only loop without a pool) */
+    size_t pool_fanout;   /* while a publish completes with a pool: the subscribers every loop reached */
     int64_t started_ms;
     int64_t last_prune_ms;
     cr_http_request_t req; /* scratch for the request being handled (one loop, one at a time) */

@@ -57,19 +57,19 @@
 #include "transport/stream.h"
 
 typedef enum {
-    IT_ACCEPT,  /* -> any loop: adopt fd */
-    IT_APPEND,  /* -> hub: store msg, published on loop `from` */
-    IT_STORED,  /* -> worker: msg is stored: into the replica, fan out, count in gather */
+    IT_ACCEPT,    /* -> any loop: adopt fd */
+    IT_APPEND,    /* -> hub: store msg, published on loop `from` */
+    IT_STORED,    /* -> worker: msg is stored: into the replica, fan out, count in gather */
     IT_PUBLISHED, /* -> the publishing loop: every loop fanned msg out; complete the publish */
-    IT_FAILED,  /* -> worker: the append failed with status */
-    IT_DELETE,  /* -> hub: channel name was deleted on loop `from` */
-    IT_DELETED, /* -> worker: forget channel name and tell its subscribers */
-    IT_SYNC,    /* -> hub: answer with IT_SYNCED (everything stored before is then in the inbox) */
-    IT_SYNCED,  /* -> worker: the catch-up load may go on */
-    IT_COUNT,   /* -> any loop: add the subscribers to channel name to count */
-    IT_COUNTED, /* -> the asking loop: every loop counted */
-    IT_STOP,    /* -> worker: stop */
-    IT_CALL,    /* -> any loop: run call(srv, arg) */
+    IT_FAILED,    /* -> worker: the append failed with status */
+    IT_DELETE,    /* -> hub: channel name was deleted on loop `from` */
+    IT_DELETED,   /* -> worker: forget channel name and tell its subscribers */
+    IT_SYNC,      /* -> hub: answer with IT_SYNCED (everything stored before is then in the inbox) */
+    IT_SYNCED,    /* -> worker: the catch-up load may go on */
+    IT_COUNT,     /* -> any loop: add the subscribers to channel name to count */
+    IT_COUNTED,   /* -> the asking loop: every loop counted */
+    IT_STOP,      /* -> worker: stop */
+    IT_CALL,      /* -> any loop: run call(srv, arg) */
 } item_kind_t;
 
 typedef struct count {
@@ -236,8 +236,8 @@ static void hub_stored(void *arg, int status)
     free(a);
 }
 
-static int hub_append_from(cr_pool_t *pool, unsigned from, cr_channel_t *ch, cr_msg_t *msg, cr_engine_done_cb done,
-                           void *arg)
+static int hub_append_from(cr_pool_t *pool, unsigned from, cr_channel_t *ch, cr_msg_t *msg,
+                           cr_engine_done_cb done, void *arg)
 {
     append_ctx_t *a = cr_xcalloc(1, sizeof(*a));
     *a = (append_ctx_t){pool, from, done, arg, cr_msg_ref(msg)};
@@ -254,8 +254,8 @@ static int hub_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engine
     return hub_append_from(((hub_engine_t *)e)->pool, 0, ch, msg, done, arg);
 }
 
-static int hub_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
-                    void *arg)
+static int hub_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms,
+                    cr_engine_done_cb done, void *arg)
 {
     cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
     return real->ops->load(real, ch, after, now_ms, done, arg);
@@ -403,8 +403,8 @@ static int proxy_append(cr_engine_t *e, cr_channel_t *ch, cr_msg_t *msg, cr_engi
     return 0;
 }
 
-static int proxy_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms, cr_engine_done_cb done,
-                      void *arg)
+static int proxy_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t now_ms,
+                      cr_engine_done_cb done, void *arg)
 {
     proxy_engine_t *p = (proxy_engine_t *)e;
     cr_history_prune(&ch->history, now_ms, e->cfg.max_count, e->cfg.max_age_ms);
@@ -517,7 +517,8 @@ static void sched_op_run(cr_server_t *hub, void *arg)
         sched_op_stored(op, r);
 }
 
-static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done, void *arg)
+static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done,
+                          void *arg)
 {
     proxy_engine_t *p = (proxy_engine_t *)e;
     sched_op_t *op = cr_xcalloc(1, sizeof(*op));
@@ -679,7 +680,8 @@ static void handle(worker_t *w, item_t *it)
     case IT_SYNCED:
         ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
         if (ch)
-            cr_history_prune(&ch->history, cr_now_ms(), srv->engine->cfg.max_count, srv->engine->cfg.max_age_ms);
+            cr_history_prune(&ch->history, cr_now_ms(), srv->engine->cfg.max_count,
+                             srv->engine->cfg.max_age_ms);
         it->done(it->arg, 0);
         break;
     case IT_COUNT:
@@ -923,7 +925,8 @@ void cr_pool_free(cr_pool_t *pool)
     free(pool);
 }
 
-int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n), void *arg)
+int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                  void *arg)
 {
     return count_everywhere(srv->pool, srv->index, name, done, arg);
 }

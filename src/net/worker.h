@@ -33,7 +33,8 @@ void cr_pool_free(cr_pool_t *pool);
 void cr_pool_channel_deleted(struct cr_server *srv, cr_bytes_t *name);
 /* Counts the subscribers to channel name on every loop, then calls done on srv's loop with
  * status 0, or CR_ENOTFOUND when no loop has the channel. 0. */
-int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n), void *arg);
+int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                  void *arg);
 /* Runs fn(srv, arg) on loop `to`'s thread, soon (for requests about what another loop
  * owns, such as a client's connection). */
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);

@@ -449,7 +449,8 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
         c->discard_input = 1; /* a stream lasts until the connection ends */
     s->pending_loads = n;
     for (int i = 0; i < n; i++) {
-        int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, now, on_loaded, s);
+        int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, now,
+                                       on_loaded, s);
         if (r < 0)
             on_loaded(s, r);
     }

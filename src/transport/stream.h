@@ -67,7 +67,7 @@ struct cr_stream {
     const cr_bytes_t *gone; /* during finish(CR_EGONE): the deleted channel's name */
     cr_msg_t **held;        /* poll: messages collected for the one response */
     size_t nheld, capheld;
-    void *priv;                   /* the transport's own per-stream state, if any */
+    void *priv;                    /* the transport's own per-stream state, if any */
     void (*priv_free)(void *priv); /* frees priv with the stream */
 };
 

@@ -656,17 +656,17 @@ static int teardown(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_simple_get),
-        cmocka_unit_test(test_absolute_form),          cmocka_unit_test(test_post_content_length),
-        cmocka_unit_test(test_chunked_request),     cmocka_unit_test(test_pipelined),
-        cmocka_unit_test(test_leading_empty_lines), cmocka_unit_test(test_path_query),
-        cmocka_unit_test(test_header_values),       cmocka_unit_test(test_head_limit),
-        cmocka_unit_test(test_too_many_headers),    cmocka_unit_test(test_bad_request_line),
-        cmocka_unit_test(test_bad_version),         cmocka_unit_test(test_bad_headers),
-        cmocka_unit_test(test_bad_framing),         cmocka_unit_test(test_host_rules),
-        cmocka_unit_test(test_keep_alive),          cmocka_unit_test(test_connection_upgrade),
-        cmocka_unit_test(test_token_list),          cmocka_unit_test(test_expect_continue),
-        cmocka_unit_test(test_incremental),         cmocka_unit_test(test_guard_page),
+        cmocka_unit_test(test_simple_get),          cmocka_unit_test(test_absolute_form),
+        cmocka_unit_test(test_post_content_length), cmocka_unit_test(test_chunked_request),
+        cmocka_unit_test(test_pipelined),           cmocka_unit_test(test_leading_empty_lines),
+        cmocka_unit_test(test_path_query),          cmocka_unit_test(test_header_values),
+        cmocka_unit_test(test_head_limit),          cmocka_unit_test(test_too_many_headers),
+        cmocka_unit_test(test_bad_request_line),    cmocka_unit_test(test_bad_version),
+        cmocka_unit_test(test_bad_headers),         cmocka_unit_test(test_bad_framing),
+        cmocka_unit_test(test_host_rules),          cmocka_unit_test(test_keep_alive),
+        cmocka_unit_test(test_connection_upgrade),  cmocka_unit_test(test_token_list),
+        cmocka_unit_test(test_expect_continue),     cmocka_unit_test(test_incremental),
+        cmocka_unit_test(test_guard_page),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

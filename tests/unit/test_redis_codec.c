@@ -74,15 +74,16 @@ static void test_url_refused(void **state)
             fail_msg("\"%s\" accepted", bad[i]);
     }
     /* NUL bytes inside (found by fuzz_redis): the host would have been cut short unseen. */
-    static const char nul_host[] = "rediss://\0\0[\0" "2";
+    static const char nul_host[] = "rediss://\0\0[\0"
+                                   "2";
     cr_redis_url_t u;
     const char *why = NULL;
-    assert_int_equal(cr_redis_url_parse(tu_guard_copy(&guard, nul_host, sizeof(nul_host) - 1), sizeof(nul_host) - 1,
-                                        &u, &why),
+    assert_int_equal(cr_redis_url_parse(tu_guard_copy(&guard, nul_host, sizeof(nul_host) - 1),
+                                        sizeof(nul_host) - 1, &u, &why),
                      CR_EPARAM);
     static const char nul_pass[] = "redis://:p\0w@h";
-    assert_int_equal(cr_redis_url_parse(tu_guard_copy(&guard, nul_pass, sizeof(nul_pass) - 1), sizeof(nul_pass) - 1,
-                                        &u, &why),
+    assert_int_equal(cr_redis_url_parse(tu_guard_copy(&guard, nul_pass, sizeof(nul_pass) - 1),
+                                        sizeof(nul_pass) - 1, &u, &why),
                      CR_EPARAM);
 }
 

@@ -125,7 +125,16 @@ static void test_parse_delay(void **state)
     assert_int_equal(delay("1h30m"), 5400000);
     assert_int_equal(delay("1d2h3m4s500ms"), 93784500);
     assert_int_equal(delay("500ms"), 500);
-    const char *bad[] = {"", "s", "1x", "30m1h", "1m1m", "1h 30m", "-5", "1h30", "1.", "99999999999999d",
+    const char *bad[] = {"",
+                         "s",
+                         "1x",
+                         "30m1h",
+                         "1m1m",
+                         "1h 30m",
+                         "-5",
+                         "1h30",
+                         "1.",
+                         "99999999999999d",
                          "712677600207d57d" /* overflowed before the range check (fuzz_header_values) */};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(delay(bad[i]), -1);
