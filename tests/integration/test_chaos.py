@@ -1,7 +1,7 @@
 """Chaos test of resume (DESIGN.md section 3, guarantees 1 and 2).
 
-1,000 subscribers over a mix of mechanisms -- Server-Sent Events, long polling,
-NDJSON streaming and polling; one channel or several per subscription -- are
+1,000 subscribers over a mix of mechanisms -- Server-Sent Events, WebSocket
+(subprotocol crier.json), long polling, NDJSON streaming and polling; one channel or several per subscription -- are
 disconnected and reconnected at random, each time resuming with its cursor,
 while messages are published to 50 channels by several keep-alive publisher
 connections that pipeline their requests. Every payload carries its channel
@@ -39,6 +39,7 @@ connections. Size it with environment variables:
 Run: CRIER_BIN=$PWD/build/crier /usr/bin/python3 -m pytest -q tests/integration/test_chaos.py
 """
 import asyncio
+import base64
 import json
 import os
 import random
@@ -70,7 +71,7 @@ START = os.environ.get("CHAOS_START") or "mixed"
 
 # Long polling costs a request per message, so it takes a smaller share (and fewer channels per
 # subscriber) than the streams; each share still has hundreds of reconnections per run.
-KINDS = [("sse", 42), ("ndjson", 36), ("longpoll", 14), ("poll", 8)]
+KINDS = [("sse", 34), ("ndjson", 28), ("ws", 16), ("longpoll", 14), ("poll", 8)]
 EVENT_EVERY = 7  # every 7th message of a channel is published with X-Event: tick
 MAX_ERRORS_KEPT = 40
 
@@ -136,7 +137,7 @@ class Subscriber:
         return f"subscriber {self.idx} ({self.kind}, {len(self.chans)} ch, connect #{self.connects})"
 
     def resume_cursor(self):
-        if self.kind == "ndjson":
+        if self.kind in ("ndjson", "ws"):
             return ",".join(self.ids) if self.seen_any else self.since0
         return self.cursor if self.cursor is not None else self.since0
 
@@ -424,6 +425,85 @@ class NDJSONConn(Conn):
         self.check_done()
 
 
+class WSConn(Conn):
+    """A WebSocket subscriber (RFC 6455 by hand, so that it can be cut anywhere): the
+    subprotocol crier.json makes each message a text frame holding its JSON object with
+    its id; it resumes from those ids like NDJSON."""
+
+    def connection_made(self, transport):
+        super().connection_made(transport)
+        self.head = None
+        key = base64.b64encode(self.chaos.rng.randbytes(16)).decode()
+        req = request(self.sub).decode().replace(
+            "\r\n\r\n", f"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Protocol: crier.json\r\n\r\n", 1)
+        transport.write(req.encode())
+
+    def on_data(self, data):
+        self.buf += data
+        sub = self.sub
+        if self.head is None:
+            end = self.buf.find(b"\r\n\r\n")
+            if end < 0:
+                return
+            status, headers = parse_head(self.buf[:end])
+            self.buf = self.buf[end + 4:]
+            self.head = headers
+            if status != 101 or headers.get(b"sec-websocket-protocol") != b"crier.json":
+                self.chaos.error(f"{sub.label()}: WebSocket answered {status} {headers}")
+                self.close("fin")
+                self.finish("error")
+                return
+        names = self.chaos.name_index
+        while len(self.buf) >= 2:
+            b0, b1 = self.buf[0], self.buf[1]
+            n, hl = b1 & 0x7F, 2
+            if b1 & 0x80:
+                self.chaos.error(f"{sub.label()}: a masked server frame")
+            if n == 126:
+                if len(self.buf) < 4:
+                    return
+                n, hl = struct.unpack("!H", self.buf[2:4])[0], 4
+            elif n == 127:
+                if len(self.buf) < 10:
+                    return
+                n, hl = struct.unpack("!Q", self.buf[2:10])[0], 10
+            if len(self.buf) < hl + n:
+                return
+            op, payload = b0 & 0x0F, self.buf[hl:hl + n]
+            self.buf = self.buf[hl + n:]
+            if not b0 & 0x80 or op == 0:
+                self.chaos.error(f"{sub.label()}: a fragmented message from the server")
+                continue
+            if op == 9:  # ping: a masked pong with the same payload
+                mask = b"\x00\x00\x00\x00"
+                self.transport.write(bytes([0x8A, 0x80 | len(payload)]) + mask + payload)
+                continue
+            if op == 8:
+                code = struct.unpack("!H", payload[:2])[0] if len(payload) >= 2 else None
+                self.chaos.error(f"{sub.label()}: WebSocket closed by the server ({code} {payload[2:]!r})")
+                self.close("fin")
+                self.finish("error")
+                return
+            if op != 1:
+                self.chaos.error(f"{sub.label()}: WebSocket frame opcode {op}")
+                continue
+            m = json.loads(payload)
+            if m.get("event") == "crier-hello":
+                continue
+            if "data" not in m:
+                self.chaos.error(f"{sub.label()}: WebSocket notice {payload!r} (resumed from {sub.resume_cursor()})")
+                continue
+            ci, seq, pad = m["data"].split(":", 2)
+            ci, seq = int(ci), int(seq)
+            if names.get(m["channel"].encode()) != ci:
+                self.chaos.error(f"{sub.label()}: WebSocket channel {m['channel']} for payload of channel {ci}")
+            sub.accept(ci, seq, len(pad), m["id"], m.get("event"))
+            if self.after_message():
+                return
+        self.check_done()
+
+
 class PollConn(Conn):
     """Long polling (one message per answer) or polling (?transport=poll: every
     newer message at once), several requests per keep-alive connection. The
@@ -541,6 +621,8 @@ async def run_subscriber(sub, start_delay):
             conn = SSEConn(sub, cut_after)
         elif sub.kind == "ndjson":
             conn = NDJSONConn(sub, cut_after)
+        elif sub.kind == "ws":
+            conn = WSConn(sub, cut_after)
         else:
             conn = PollConn(sub, cut_after, time.monotonic() + session)
         try:
@@ -559,7 +641,7 @@ async def run_subscriber(sub, start_delay):
         if sub.complete():
             sub.done = True
             # Stay connected (streams) until every subscriber is done, to catch late duplicates.
-            if sub.kind in ("sse", "ndjson") and not conn.dead:
+            if sub.kind in ("sse", "ndjson", "ws") and not conn.dead:
                 await chaos.all_done.wait()
                 await asyncio.sleep(0.5)
             conn.close("fin")
