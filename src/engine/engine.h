@@ -83,6 +83,10 @@ struct cr_engine {
     int shared;
 };
 
+/* Applies e's count and age retention, and message TTLs, to every channel's history in
+ * e->reg at now_ms: the whole of pruning for a store that keeps nothing else (memory.c). */
+void cr_engine_prune_histories(cr_engine_t *e, int64_t now_ms);
+
 /* The pure in-memory store. reg is borrowed and must outlive the engine. */
 cr_engine_t *cr_engine_memory_new(cr_registry_t *reg, const cr_engine_config_t *cfg);
 

@@ -46,7 +46,7 @@ static void prune_one(cr_channel_t *ch, void *arg)
     cr_history_prune(&ch->history, p->now, p->e->cfg.max_count, p->e->cfg.max_age_ms);
 }
 
-static void mem_prune(cr_engine_t *e, int64_t now_ms)
+void cr_engine_prune_histories(cr_engine_t *e, int64_t now_ms)
 {
     prune_ctx_t p = {e, now_ms};
     cr_registry_foreach(e->reg, prune_one, &p);
@@ -97,7 +97,7 @@ static const cr_engine_ops_t memory_ops = {
     .append = mem_append,
     .load = mem_load,
     .drop = mem_drop,
-    .prune = mem_prune,
+    .prune = cr_engine_prune_histories,
     .restore = mem_restore,
     .flush = mem_idle,
     .complete = mem_idle,

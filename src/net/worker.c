@@ -430,22 +430,6 @@ static int proxy_drop(cr_engine_t *e, cr_channel_t *ch)
     return 0;
 }
 
-typedef struct {
-    cr_engine_t *e;
-    int64_t now;
-} prune_ctx_t;
-
-static void prune_one(cr_channel_t *ch, void *arg)
-{
-    prune_ctx_t *p = arg;
-    cr_history_prune(&ch->history, p->now, p->e->cfg.max_count, p->e->cfg.max_age_ms);
-}
-
-static void proxy_prune(cr_engine_t *e, int64_t now_ms)
-{
-    prune_ctx_t p = {e, now_ms};
-    cr_registry_foreach(e->reg, prune_one, &p);
-}
 
 static void copy_channel(cr_channel_t *from, void *arg)
 {
@@ -561,7 +545,7 @@ static const cr_engine_ops_t proxy_ops = {
     .append = proxy_append,
     .load = proxy_load,
     .drop = proxy_drop,
-    .prune = proxy_prune,
+    .prune = cr_engine_prune_histories,
     .restore = proxy_restore,
     .flush = proxy_idle,
     .complete = proxy_idle,
