@@ -74,6 +74,14 @@ typedef struct conn {
     uint32_t *fifo;
 } conn_t;
 
+/* What the counters were at one edge of the measured window. */
+typedef struct window_snap {
+    int64_t t;
+    uint64_t deliv, waits, reads, bytes, acked;
+    int64_t cpu, idle, srv;
+    lg_cores_t cores;
+} window_snap_t;
+
 typedef struct lg {
     opts_t o;
     int ep;
@@ -83,8 +91,8 @@ typedef struct lg {
     uint32_t sub_lo, sub_hi;
     conn_t *subs, *pubs;
     uint32_t opened, pending, nready, nclosed;
-    int64_t t_last_event, idle_ns, w_idle0, w_idle1;
-    int64_t t_start, t_ready, t_phase, t_run, w_start, w_end, t_last_progress, t_first_msg;
+    int64_t t_last_event, idle_ns;
+    int64_t t_start, t_ready, t_phase, t_run, t_last_progress, t_first_msg;
     /* publishing */
     uint64_t sent_total, acked_total, pub_errors;
     uint32_t *seq_cp;   /* [channel * npub_slots + pub]: next seq */
@@ -93,13 +101,10 @@ typedef struct lg {
     uint32_t pub_rr;
     /* receiving */
     uint64_t nwaits, nreads, nbytes;
-    uint64_t w_waits0, w_reads0, w_bytes0, w_waits1, w_reads1, w_bytes1;
     uint64_t delivered, dup, ooo, foreign, disconnects, connect_errors, sub_errors, reconnects;
     lg_hist_t hist;
     /* the window */
-    uint64_t w_deliv0, w_deliv1, w_acked0, w_acked1;
-    int64_t w_cpu0, w_cpu1, w_srv0, w_srv1;
-    lg_cores_t w_cores0, w_cores1;
+    window_snap_t w0, w1; /* the counters when the measured window opened and closed (t 0: not yet) */
     int64_t rss_before, rss_after;
     int ctl_fd; /* idle children: the parent's control pipe */
     char *rb;
@@ -325,7 +330,7 @@ static void on_payload(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t now
     lg->t_last_progress = now;
     if (!lg->t_first_msg)
         lg->t_first_msg = now;
-    if (lg->w_start && m.sent_ns >= lg->w_start && (!lg->w_end || m.sent_ns < lg->w_end))
+    if (lg->w0.t && m.sent_ns >= lg->w0.t && (!lg->w1.t || m.sent_ns < lg->w1.t))
         lg_hist_add(&lg->hist, (now - m.sent_ns) / 1000);
 }
 
@@ -694,32 +699,18 @@ static int pubs_connected(const lg_t *lg)
     return 1;
 }
 
-static void window_open(lg_t *lg, int64_t now)
+static void window_snap(lg_t *lg, int64_t now, window_snap_t *w)
 {
-    lg->w_start = now;
-    lg->w_deliv0 = lg->delivered;
-    lg->w_waits0 = lg->nwaits;
-    lg->w_reads0 = lg->nreads;
-    lg->w_bytes0 = lg->nbytes;
-    lg->w_acked0 = lg->acked_total;
-    lg->w_cpu0 = lg_cpu_ns();
-    lg->w_idle0 = lg->idle_ns;
-    lg_proc_cores(&lg->w_cores0);
-    lg->w_srv0 = lg->o.server_pid ? lg_proc_cpu_ns(lg->o.server_pid) : 0;
-}
-
-static void window_close(lg_t *lg, int64_t now)
-{
-    lg->w_end = now;
-    lg->w_deliv1 = lg->delivered;
-    lg->w_waits1 = lg->nwaits;
-    lg->w_reads1 = lg->nreads;
-    lg->w_bytes1 = lg->nbytes;
-    lg->w_acked1 = lg->acked_total;
-    lg->w_cpu1 = lg_cpu_ns();
-    lg->w_idle1 = lg->idle_ns;
-    lg_proc_cores(&lg->w_cores1);
-    lg->w_srv1 = lg->o.server_pid ? lg_proc_cpu_ns(lg->o.server_pid) : 0;
+    w->t = now;
+    w->deliv = lg->delivered;
+    w->waits = lg->nwaits;
+    w->reads = lg->nreads;
+    w->bytes = lg->nbytes;
+    w->acked = lg->acked_total;
+    w->cpu = lg_cpu_ns();
+    w->idle = lg->idle_ns;
+    lg_proc_cores(&w->cores);
+    w->srv = lg->o.server_pid ? lg_proc_cpu_ns(lg->o.server_pid) : 0;
 }
 
 /* Moves the run along; returns the next time something is due (0: nothing in particular). */
@@ -759,21 +750,21 @@ static int64_t advance(lg_t *lg, int64_t now)
                     lg->phase = PH_DONE;
                 return 0;
             }
-            if (!lg->w_start && now >= lg->t_first_msg + (int64_t)(lg->o.warmup * 1e9))
-                window_open(lg, now);
-            if (lg->w_start && now >= lg->w_start + (int64_t)(lg->o.duration * 1e9)) {
-                window_close(lg, now);
+            if (!lg->w0.t && now >= lg->t_first_msg + (int64_t)(lg->o.warmup * 1e9))
+                window_snap(lg, now, &lg->w0);
+            if (lg->w0.t && now >= lg->w0.t + (int64_t)(lg->o.duration * 1e9)) {
+                window_snap(lg, now, &lg->w1);
                 lg->phase = PH_DRAIN;
                 lg->t_phase = now;
             }
             return 0;
         }
-        if (!lg->w_start && now >= lg->t_phase) {
-            window_open(lg, now);
+        if (!lg->w0.t && now >= lg->t_phase) {
+            window_snap(lg, now, &lg->w0);
             lg->t_phase = now + (int64_t)(lg->o.duration * 1e9);
         }
-        if (lg->w_start && now >= lg->t_phase) {
-            window_close(lg, now);
+        if (lg->w0.t && now >= lg->t_phase) {
+            window_snap(lg, now, &lg->w1);
             lg->phase = PH_DRAIN;
             lg->t_phase = now;
             lg->t_last_progress = now;
@@ -952,7 +943,7 @@ static void print_common(const lg_t *lg)
 
 static void report(lg_t *lg)
 {
-    double win = lg->w_end > lg->w_start ? (double)(lg->w_end - lg->w_start) / 1e9 : 0;
+    double win = lg->w1.t > lg->w0.t ? (double)(lg->w1.t - lg->w0.t) / 1e9 : 0;
     uint64_t lost = 0;
     if (lg->o.pubs > 0)
         sub_totals(lg, &lost);
@@ -961,20 +952,20 @@ static void report(lg_t *lg)
     printf("\"subs_ready\":%u,\"connect_s\":%.3f,\"window_s\":%.3f,", lg->nready,
            lg->t_ready ? (double)(lg->t_ready - lg->t_start) / 1e9 : 0, win);
     printf("\"published\":%llu,\"pub_errors\":%llu,\"pub_per_s\":%.0f,", (unsigned long long)lg->acked_total,
-           (unsigned long long)lg->pub_errors, win > 0 ? (double)(lg->w_acked1 - lg->w_acked0) / win : 0);
+           (unsigned long long)lg->pub_errors, win > 0 ? (double)(lg->w1.acked - lg->w0.acked) / win : 0);
     printf("\"delivered\":%llu,\"deliveries_per_s\":%.0f,\"lost\":%llu,\"dup\":%llu,\"ooo\":%llu,\"foreign\":"
            "%llu,",
-           (unsigned long long)lg->delivered, win > 0 ? (double)(lg->w_deliv1 - lg->w_deliv0) / win : 0,
+           (unsigned long long)lg->delivered, win > 0 ? (double)(lg->w1.deliv - lg->w0.deliv) / win : 0,
            (unsigned long long)lost, (unsigned long long)lg->dup, (unsigned long long)lg->ooo,
            (unsigned long long)lg->foreign);
     printf("\"disconnects\":%llu,\"connect_errors\":%llu,\"sub_errors\":%llu,\"reconnects\":%llu,",
            (unsigned long long)lg->disconnects, (unsigned long long)lg->connect_errors,
            (unsigned long long)lg->sub_errors, (unsigned long long)lg->reconnects);
     printf("\"lg_wakeups_per_s\":%.0f,\"lg_reads_per_s\":%.0f,\"lg_bytes_per_read\":%.0f,",
-           win > 0 ? (double)(lg->w_waits1 - lg->w_waits0) / win : 0,
-           win > 0 ? (double)(lg->w_reads1 - lg->w_reads0) / win : 0,
-           lg->w_reads1 > lg->w_reads0
-               ? (double)(lg->w_bytes1 - lg->w_bytes0) / (double)(lg->w_reads1 - lg->w_reads0)
+           win > 0 ? (double)(lg->w1.waits - lg->w0.waits) / win : 0,
+           win > 0 ? (double)(lg->w1.reads - lg->w0.reads) / win : 0,
+           lg->w1.reads > lg->w0.reads
+               ? (double)(lg->w1.bytes - lg->w0.bytes) / (double)(lg->w1.reads - lg->w0.reads)
                : 0);
     const lg_hist_t *h = &lg->hist;
     printf("\"lat_us\":{\"n\":%llu,\"p50\":%llu,\"p90\":%llu,\"p99\":%llu,\"p999\":%llu,\"max\":%llu},",
@@ -983,18 +974,18 @@ static void report(lg_t *lg)
            (unsigned long long)lg_hist_pct(h, 0.999), (unsigned long long)h->max_us);
     double wns = win * 1e9;
     printf("\"server_cpu\":%.1f,\"loadgen_cpu\":%.1f,",
-           wns > 0 && lg->o.server_pid ? (double)(lg->w_srv1 - lg->w_srv0) / wns * 100 : -1,
-           wns > 0 ? (double)(lg->w_cpu1 - lg->w_cpu0) / wns * 100 : -1);
-    printf("\"loadgen_busy\":%.1f,", wns > 0 ? 100.0 - (double)(lg->w_idle1 - lg->w_idle0) / wns * 100 : -1);
+           wns > 0 && lg->o.server_pid ? (double)(lg->w1.srv - lg->w0.srv) / wns * 100 : -1,
+           wns > 0 ? (double)(lg->w1.cpu - lg->w0.cpu) / wns * 100 : -1);
+    printf("\"loadgen_busy\":%.1f,", wns > 0 ? 100.0 - (double)(lg->w1.idle - lg->w0.idle) / wns * 100 : -1);
     /* Per core: how busy it was, how much of that was interrupts/softirqs, and what processes other
      * than the server and us used: other work on a shared machine makes that run's figures less sure. */
-    int64_t ours = (lg->w_srv1 - lg->w_srv0) + (lg->w_cpu1 - lg->w_cpu0), busy = 0, irq = 0;
+    int64_t ours = (lg->w1.srv - lg->w0.srv) + (lg->w1.cpu - lg->w0.cpu), busy = 0, irq = 0;
     /* Softirq time is charged both to the process it interrupted and to the irq column here
      * (tick-based accounting), so what others used is busy minus ours. */
     printf("\"core_busy\":[");
-    for (int i = 0; i < lg->w_cores1.n; i++) {
-        int64_t b = lg->w_cores1.busy_ns[i] - lg->w_cores0.busy_ns[i];
-        int64_t q = lg->w_cores1.irq_ns[i] - lg->w_cores0.irq_ns[i];
+    for (int i = 0; i < lg->w1.cores.n; i++) {
+        int64_t b = lg->w1.cores.busy_ns[i] - lg->w0.cores.busy_ns[i];
+        int64_t q = lg->w1.cores.irq_ns[i] - lg->w0.cores.irq_ns[i];
         busy += b;
         irq += q;
         printf("%s%.1f", i ? "," : "", wns > 0 ? (double)b / wns * 100 : 0);

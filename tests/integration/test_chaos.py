@@ -222,6 +222,37 @@ class Conn(asyncio.Protocol):
             self.sub.done = True
             self.finish("complete")
 
+    def read_head(self, what, ok):
+        """Consumes the response head once it is whole: False while it is not, or when
+        ok(status, headers) refused it (an error is recorded and the session ends)."""
+        if self.head is not None:
+            return True
+        end = self.buf.find(b"\r\n\r\n")
+        if end < 0:
+            return False
+        status, headers = parse_head(self.buf[:end])
+        self.buf = self.buf[end + 4:]
+        self.head = headers
+        if not ok(status, headers):
+            self.chaos.error(f"{self.sub.label()}: {what} answered {status} {headers}")
+            self.close("fin")
+            self.finish("error")
+            return False
+        return True
+
+    def accept_json(self, what, raw, m):
+        """One message as a JSON object (NDJSON line, crier.json frame); True if cut here."""
+        sub = self.sub
+        if "data" not in m:
+            self.chaos.error(f"{sub.label()}: {what} notice {raw!r} (resumed from {sub.resume_cursor()})")
+            return False
+        ci, seq, pad = m["data"].split(":", 2)
+        ci, seq = int(ci), int(seq)
+        if self.chaos.name_index.get(m["channel"].encode()) != ci:
+            self.chaos.error(f"{sub.label()}: {what} channel {m['channel']} for payload of channel {ci}")
+        sub.accept(ci, seq, len(pad), m["id"], m.get("event"))
+        return self.after_message()
+
     def after_message(self):
         """True when the connection was cut here (the caller stops processing)."""
         self.count += 1
@@ -293,18 +324,9 @@ class SSEConn(Conn):
 
     def on_data(self, data):
         self.buf += data
-        if self.head is None:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status, headers = parse_head(self.buf[:end])
-            self.buf = self.buf[end + 4:]
-            self.head = headers
-            if status != 200 or not headers.get(b"content-type", b"").startswith(b"text/event-stream"):
-                self.chaos.error(f"{self.sub.label()}: SSE answered {status} {headers}")
-                self.close("fin")
-                self.finish("error")
-                return
+        if not self.read_head("SSE", lambda st, h: st == 200 and
+                              h.get(b"content-type", b"").startswith(b"text/event-stream")):
+            return
         end = self.buf.rfind(b"\n\n")
         if end < 0:
             return
@@ -365,18 +387,8 @@ class NDJSONConn(Conn):
 
     def on_data(self, data):
         self.buf += data
-        if self.head is None:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status, headers = parse_head(self.buf[:end])
-            self.buf = self.buf[end + 4:]
-            self.head = headers
-            if status != 200 or headers.get(b"transfer-encoding") != b"chunked":
-                self.chaos.error(f"{self.sub.label()}: NDJSON answered {status} {headers}")
-                self.close("fin")
-                self.finish("error")
-                return
+        if not self.read_head("NDJSON", lambda st, h: st == 200 and h.get(b"transfer-encoding") == b"chunked"):
+            return
         # Decode chunked framing into self.body.
         buf, pos, out = self.buf, 0, []
         while True:
@@ -405,22 +417,11 @@ class NDJSONConn(Conn):
             self.body = body
             return
         self.body = body[end + 1:]
-        sub = self.sub
-        names = self.chaos.name_index
         for line in body[:end].split(b"\n"):
             if not line:
                 self.chaos.stats["heartbeats"] += 1
                 continue
-            m = json.loads(line)
-            if "data" not in m:
-                self.chaos.error(f"{sub.label()}: NDJSON notice {line!r} (resumed from {sub.resume_cursor()})")
-                continue
-            ci, seq, pad = m["data"].split(":", 2)
-            ci, seq = int(ci), int(seq)
-            if names.get(m["channel"].encode()) != ci:
-                self.chaos.error(f"{sub.label()}: NDJSON channel {m['channel']} for payload of channel {ci}")
-            sub.accept(ci, seq, len(pad), m["id"], m.get("event"))
-            if self.after_message():
+            if self.accept_json("NDJSON", line, json.loads(line)):
                 return
         self.check_done()
 
@@ -442,19 +443,8 @@ class WSConn(Conn):
     def on_data(self, data):
         self.buf += data
         sub = self.sub
-        if self.head is None:
-            end = self.buf.find(b"\r\n\r\n")
-            if end < 0:
-                return
-            status, headers = parse_head(self.buf[:end])
-            self.buf = self.buf[end + 4:]
-            self.head = headers
-            if status != 101 or headers.get(b"sec-websocket-protocol") != b"crier.json":
-                self.chaos.error(f"{sub.label()}: WebSocket answered {status} {headers}")
-                self.close("fin")
-                self.finish("error")
-                return
-        names = self.chaos.name_index
+        if not self.read_head("WebSocket", lambda st, h: st == 101 and h.get(b"sec-websocket-protocol") == b"crier.json"):
+            return
         while len(self.buf) >= 2:
             b0, b1 = self.buf[0], self.buf[1]
             n, hl = b1 & 0x7F, 2
@@ -491,15 +481,7 @@ class WSConn(Conn):
             m = json.loads(payload)
             if m.get("event") == "crier-hello":
                 continue
-            if "data" not in m:
-                self.chaos.error(f"{sub.label()}: WebSocket notice {payload!r} (resumed from {sub.resume_cursor()})")
-                continue
-            ci, seq, pad = m["data"].split(":", 2)
-            ci, seq = int(ci), int(seq)
-            if names.get(m["channel"].encode()) != ci:
-                self.chaos.error(f"{sub.label()}: WebSocket channel {m['channel']} for payload of channel {ci}")
-            sub.accept(ci, seq, len(pad), m["id"], m.get("event"))
-            if self.after_message():
+            if self.accept_json("WebSocket", payload, m):
                 return
         self.check_done()
 
