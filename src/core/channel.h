@@ -26,6 +26,7 @@ typedef struct cr_channel {
     uint64_t published; /* messages published since the channel was created */
     int64_t created_ms;
     int64_t last_publish_ms; /* 0: never */
+    int stored;              /* the durable store has the channel's row (engine/sqlite) */
 } cr_channel_t;
 
 typedef struct cr_registry {

@@ -37,8 +37,11 @@ typedef struct cr_engine_ops {
     /* Once at start, after reg and sched are set: fills them from the store (channels with
      * their last id and retained history, scheduled items). 0 or a negative code. */
     int (*restore)(cr_engine_t *e, int64_t now_ms);
-    /* End of a loop turn: starts committing what this turn appended, as one transaction. */
+    /* End of a loop turn: starts committing what the turns since the last flush
+     * appended, as one transaction. */
     void (*flush)(cr_engine_t *e);
+    /* Whether appends wait for a flush (NULL: never, the engine does not batch). */
+    int (*queued)(const cr_engine_t *e);
     /* On the loop thread, after the engine called wake: calls the done callbacks of the
      * work it finished, in the order it was issued. */
     void (*complete)(cr_engine_t *e);

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sched.h>
 
 #include "core/err.h"
 #include "engine/engine.h"
@@ -32,6 +33,7 @@ typedef struct op {
     cr_bytes_t *name;   /* channel name (OP_MSG, OP_MARK, OP_DROP) */
     cr_msg_t *msg;      /* OP_MSG */
     int64_t created;    /* OP_MSG: when the channel began */
+    int new_channel;    /* OP_MSG: its channel's row may not exist yet */
     cr_msgid_t evicted; /* OP_MARK: the channel's newest evicted id */
     cr_msgid_t last;    /* OP_MARK: its last id */
     uint64_t *keys;     /* OP_DELETE, OP_DROP: rows to delete */
@@ -60,6 +62,7 @@ typedef struct sq_engine {
     pthread_cond_t cv;
     int stopping;  /* under mu */
     int woken;     /* under mu: the loop was woken and has not completed yet */
+    int idle;      /* under mu: the writer waits for work and has not been signalled */
     oplist_t todo; /* handed to the writer (under mu) */
     oplist_t fin;  /* committed or failed, waiting for complete() (under mu) */
     oplist_t turn; /* queued during this loop turn (loop thread only) */
@@ -144,7 +147,7 @@ static int run_op(sq_engine_t *e, op_t *o)
 {
     switch (o->kind) {
     case OP_MSG:
-        return cr_sq_insert_msg(&e->st, o->msg, o->created);
+        return cr_sq_insert_msg(&e->st, o->msg, o->created, o->new_channel);
     case OP_DELETE:
         return cr_sq_delete(&e->st, o->keys, o->nkeys);
     case OP_MARK:
@@ -165,13 +168,13 @@ static int run_op(sq_engine_t *e, op_t *o)
 /* One transaction for the whole batch: all of it is committed, or none. */
 static int run_batch(sq_engine_t *e, op_t *ops)
 {
-    int rc = sqlite3_exec(e->db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
+    int rc = cr_sq_begin(&e->st);
     for (op_t *o = ops; rc == SQLITE_OK && o; o = o->next)
         rc = run_op(e, o);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(e->db, "COMMIT", NULL, NULL, NULL);
+        rc = cr_sq_commit(&e->st);
     if (rc != SQLITE_OK && !sqlite3_get_autocommit(e->db))
-        sqlite3_exec(e->db, "ROLLBACK", NULL, NULL, NULL);
+        cr_sq_rollback(&e->st);
     return rc == SQLITE_OK ? 0 : status_of(rc);
 }
 
@@ -180,10 +183,14 @@ static void *writer_main(void *arg)
     sq_engine_t *e = arg;
     pthread_mutex_lock(&e->mu);
     for (;;) {
-        while (!e->todo.head && !e->stopping)
+        while (!e->todo.head && !e->stopping) {
+            e->idle = 1;
             pthread_cond_wait(&e->cv, &e->mu);
+            e->idle = 0;
+        }
         if (!e->todo.head)
             break;
+        if (getenv("CRIER_WYIELD")) { pthread_mutex_unlock(&e->mu); sched_yield(); pthread_mutex_lock(&e->mu); }
         oplist_t batch = e->todo;
         list_init(&e->todo);
         pthread_mutex_unlock(&e->mu);
@@ -213,8 +220,18 @@ static void sq_flush(cr_engine_t *base)
         return;
     pthread_mutex_lock(&e->mu);
     list_splice(&e->todo, &e->turn);
-    pthread_cond_signal(&e->cv);
+    int wake = e->idle;
+    e->idle = 0; /* one signal is enough until it sleeps again */
     pthread_mutex_unlock(&e->mu);
+    /* Signalled outside the lock: on a shared core the writer runs at once, and
+     * would otherwise block on the mutex the loop still holds (two more switches). */
+    if (wake)
+        pthread_cond_signal(&e->cv);
+}
+
+static int sq_queued(const cr_engine_t *base)
+{
+    return ((const sq_engine_t *)base)->turn.head != NULL;
 }
 
 static void note_evicted(sq_engine_t *e, cr_channel_t *ch)
@@ -236,6 +253,10 @@ static void committed(sq_engine_t *e, op_t *o)
     cr_channel_t *ch = cr_registry_find(e->base.reg, o->name->data, o->name->len);
     if (!ch)
         return;
+    /* Its row is on disk now (unless this message came from a channel of the same name
+     * that was dropped while the commit ran: then the new one's own first message adds it). */
+    if (o->new_channel && ch->created_ms == o->created)
+        ch->stored = 1;
     cr_history_t *h = &ch->history;
     if (h->count && cr_msgid_cmp(cr_history_at(h, h->count - 1)->id, o->msg->id) >= 0)
         return;
@@ -283,6 +304,7 @@ static int sq_append(cr_engine_t *base, cr_channel_t *ch, cr_msg_t *msg, cr_engi
     o->name = cr_bytes_ref(ch->name);
     o->msg = cr_msg_ref(msg);
     o->created = ch->created_ms;
+    o->new_channel = !ch->stored;
     return 0;
 }
 
@@ -466,6 +488,7 @@ static const cr_engine_ops_t sqlite_ops = {
     .prune = sq_prune,
     .restore = sq_restore,
     .flush = sq_flush,
+    .queued = sq_queued,
     .complete = sq_complete,
     .sched_add = sq_sched_add,
     .sched_del = sq_sched_del,

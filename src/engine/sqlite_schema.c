@@ -41,6 +41,9 @@ static const char *const sql[CR_SQ_COUNT] = {
     [CR_SQ_SCHED_DEL] = "DELETE FROM sched WHERE id = ?",
     [CR_SQ_SCHED_LAST] = "INSERT INTO meta(k, v) VALUES('sched_last', ?1) ON CONFLICT(k) DO "
                          "UPDATE SET v = max(v, excluded.v)",
+    [CR_SQ_BEGIN] = "BEGIN IMMEDIATE",
+    [CR_SQ_COMMIT] = "COMMIT",
+    [CR_SQ_ROLLBACK] = "ROLLBACK",
 };
 
 static int exec_check(sqlite3 *db, const char *path, const char *what, const char *stmt, char *err,
@@ -166,6 +169,21 @@ static int run(sqlite3_stmt *s)
     return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
+int cr_sq_begin(cr_sq_stmts_t *st)
+{
+    return run(st->s[CR_SQ_BEGIN]);
+}
+
+int cr_sq_commit(cr_sq_stmts_t *st)
+{
+    return run(st->s[CR_SQ_COMMIT]);
+}
+
+int cr_sq_rollback(cr_sq_stmts_t *st)
+{
+    return run(st->s[CR_SQ_ROLLBACK]);
+}
+
 static void bind_bytes(sqlite3_stmt *s, int i, const cr_bytes_t *b)
 {
     if (b)
@@ -179,7 +197,7 @@ static void bind_text(sqlite3_stmt *s, int i, const cr_bytes_t *b)
     sqlite3_bind_text(s, i, b->data, (int)b->len, SQLITE_STATIC);
 }
 
-int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms)
+int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms, int new_channel)
 {
     sqlite3_stmt *s = st->s[CR_SQ_INS_MSG];
     sqlite3_bind_int64(s, 1, (sqlite3_int64)m->store_key);
@@ -192,7 +210,7 @@ int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms)
     bind_bytes(s, 8, m->event);
     bind_bytes(s, 9, m->payload);
     int rc = run(s);
-    if (rc != SQLITE_OK)
+    if (rc != SQLITE_OK || !new_channel)
         return rc;
     s = st->s[CR_SQ_UP_CHANNEL];
     bind_text(s, 1, m->channel);
@@ -292,6 +310,7 @@ static int restore_channels(sqlite3 *db, cr_registry_t *reg, int64_t now_ms)
         if (!name || !cr_channel_name_valid(name, len))
             continue;
         cr_channel_t *ch = cr_registry_get(reg, name, len, now_ms);
+        ch->stored = 1;
         ch->last_id = column_id(s, 1);
         ch->history.evicted_last = column_id(s, 3);
         /* Its life began before the restart: cursors it issued then are still its own. */

@@ -21,6 +21,9 @@ enum {
     CR_SQ_SCHED_INS,
     CR_SQ_SCHED_DEL,
     CR_SQ_SCHED_LAST,
+    CR_SQ_BEGIN,
+    CR_SQ_COMMIT,
+    CR_SQ_ROLLBACK,
     CR_SQ_COUNT
 };
 
@@ -35,9 +38,16 @@ int cr_sq_open(const char *path, int sync_full, sqlite3 **out, char *err, size_t
 int cr_sq_stmts_prepare(sqlite3 *db, cr_sq_stmts_t *st);
 void cr_sq_stmts_finalize(cr_sq_stmts_t *st);
 
+/* The writer's transaction around a batch; prepared once, since parsing even these
+ * short statements on every commit was a visible share of the writer's time. */
+int cr_sq_begin(cr_sq_stmts_t *st);
+int cr_sq_commit(cr_sq_stmts_t *st);
+int cr_sq_rollback(cr_sq_stmts_t *st);
+
 /* Writer operations, each inside the caller's transaction. SQLITE_OK or an SQLite code. */
-/* Inserts m as row m->store_key, and its channel's row if new (created_ms: when the channel began). */
-int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms);
+/* Inserts m as row m->store_key and, when new_channel, its channel's row unless it exists
+ * (created_ms: when the channel began). */
+int cr_sq_insert_msg(cr_sq_stmts_t *st, const cr_msg_t *m, int64_t created_ms, int new_channel);
 /* Deletes the rows keys[0..n). */
 int cr_sq_delete(cr_sq_stmts_t *st, const uint64_t *keys, size_t n);
 /* Remembers ch's newest evicted id and its last id (which deleted rows can no longer tell). */

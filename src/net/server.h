@@ -28,6 +28,8 @@ typedef struct cr_server {
     cr_clients_t clients;    /* client id -> live subscriber, for POST /pub/@id */
     uv_timer_t sweep;        /* drives the deadline queues, retention and channel GC */
     uv_check_t turn;         /* end of each loop turn: reap, then flush */
+    uv_idle_t held;          /* active while a batch is held for the next turn: poll won't block */
+    int held_turns;          /* turns the engine's batch has been held for */
     uv_async_t engine_wake;  /* the engine's writer thread finished work: complete it here */
     uv_timer_t sched_timer;  /* fires when the first scheduled push is due */
     cr_sched_t sched;        /* scheduled pushes waiting for their time */

@@ -319,6 +319,12 @@ static void hub_flush(cr_engine_t *e)
     real->ops->flush(real);
 }
 
+static int hub_queued(const cr_engine_t *e)
+{
+    const cr_engine_t *real = ((const hub_engine_t *)e)->pool->real;
+    return real->ops->queued && real->ops->queued(real);
+}
+
 static void hub_complete(cr_engine_t *e)
 {
     cr_engine_t *real = ((hub_engine_t *)e)->pool->real;
@@ -382,6 +388,7 @@ static const cr_engine_ops_t hub_ops = {
     .prune = hub_prune,
     .restore = hub_restore,
     .flush = hub_flush,
+    .queued = hub_queued,
     .complete = hub_complete,
     .sched_add = hub_sched_add,
     .sched_del = hub_sched_del,
