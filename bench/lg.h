@@ -100,8 +100,8 @@ int64_t lg_proc_cpu_ns(pid_t pid);
 
 /* VmRSS of a process in KiB; -1 if unreadable. */
 int64_t lg_proc_rss_kib(pid_t pid);
-/* The kernel's slab memory (Slab: in /proc/meminfo) plus TCP buffer memory
- * (/proc/net/sockstat), in KiB: what sockets cost the kernel, machine-wide. */
+/* The kernel's slab memory (Slab: in /proc/meminfo, less /proc inodes) plus TCP buffer
+ * memory (/proc/net/sockstat), in KiB: what sockets cost the kernel, machine-wide. */
 int64_t lg_kernel_sock_kib(void);
 
 /* Per-core time from /proc/stat: busy (everything but idle and iowait) and the part of it spent
