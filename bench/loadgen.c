@@ -28,6 +28,7 @@
 #define RB_SIZE (256 * 1024)
 #define MAX_EVENTS 1024
 #define MAX_CARRY (64 * 1024)
+#define CONNECT_GIVE_UP_NS (120 * 1000000000LL)
 
 enum { K_SSE, K_LP, K_PUB };
 enum { ST_CONNECTING, ST_HEAD, ST_BODY, ST_STREAM, ST_DEAD };
@@ -720,8 +721,16 @@ static int64_t advance(lg_t *lg, int64_t now)
     switch (lg->phase) {
     case PH_CONNECT:
         open_more_subs(lg);
-        if (lg->nready + lg->connect_errors < nsubs || !pubs_connected(lg))
+        if (lg->nready + lg->connect_errors < nsubs || !pubs_connected(lg)) {
+            /* Not a server that answers as expected (or none at all): give up rather than spin. */
+            if (lg->t_start && now - lg->t_start > CONNECT_GIVE_UP_NS) {
+                fprintf(stderr, "loadgen: %u of %u subscribers ready, publishers %s after %d s: giving up\n",
+                        lg->nready, nsubs, pubs_connected(lg) ? "connected" : "not connected",
+                        (int)(CONNECT_GIVE_UP_NS / 1000000000LL));
+                exit(2);
+            }
             return 0;
+        }
         if (!lg->t_ready)
             lg->t_ready = now;
         lg->rss_after = lg->o.server_pid ? lg_proc_rss_kib(lg->o.server_pid) : -1;
