@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@ typedef struct opts {
     int transport;
     int ws; /* stream subscribers speak WebSocket instead of SSE */
     int subs, channels, pubs, window, size, nsrc, procs, idle, connect_batch;
+    uint64_t max_pubs; /* stop after this many publishes are answered (0: no limit) */
     double rate, duration, warmup, hold, drain_max;
     int spin_us, batch_us;
     pid_t server_pid;
@@ -93,7 +95,7 @@ typedef struct lg {
     conn_t *subs, *pubs;
     uint32_t opened, pending, nready, nclosed;
     int64_t t_last_event, idle_ns;
-    int64_t t_start, t_ready, t_phase, t_run, t_last_progress, t_first_msg;
+    int64_t t_start, t_ready, t_phase, t_run, t_last_progress, t_first_msg, t_last_msg;
     /* publishing */
     uint64_t sent_total, acked_total, pub_errors;
     uint32_t *seq_cp;   /* [channel * npub_slots + pub]: next seq */
@@ -107,7 +109,8 @@ typedef struct lg {
     /* the window */
     window_snap_t w0, w1; /* the counters when the measured window opened and closed (t 0: not yet) */
     int64_t rss_before, rss_after;
-    int ctl_fd; /* idle children: the parent's control pipe */
+    int ctl_fd;     /* idle children: the pipe of reports to the parent */
+    int ready_told; /* idle children: the parent knows they are connected */
     char *rb;
 } lg_t;
 
@@ -263,7 +266,8 @@ static void pump_one(lg_t *lg, conn_t *c, int64_t now)
         return;
     char batch[64 * 1024];
     size_t len = 0;
-    while (c->inflight < (uint32_t)lg->o.window && len + 256 + (size_t)lg->o.size < sizeof(batch)) {
+    while (c->inflight < (uint32_t)lg->o.window && len + 256 + (size_t)lg->o.size < sizeof(batch) &&
+           (!lg->o.max_pubs || lg->sent_total < lg->o.max_pubs)) {
         if (lg->o.rate > 0) {
             int64_t due = lg->t_run + (int64_t)((double)lg->sent_total * 1e9 / lg->o.rate);
             if (now < due)
@@ -329,6 +333,7 @@ static void on_payload(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t now
         t->next = m.seq + 1;
     lg->delivered++;
     lg->t_last_progress = now;
+    lg->t_last_msg = now;
     if (!lg->t_first_msg)
         lg->t_first_msg = now;
     if (lg->w0.t && m.sent_ns >= lg->w0.t && (!lg->w1.t || m.sent_ns < lg->w1.t))
@@ -772,6 +777,10 @@ static int64_t advance(lg_t *lg, int64_t now)
             window_snap(lg, now, &lg->w0);
             lg->t_phase = now + (int64_t)(lg->o.duration * 1e9);
         }
+        if (lg->o.max_pubs && lg->acked_total + lg->pub_errors >= lg->o.max_pubs) {
+            lg->phase = PH_DONE;
+            return 0;
+        }
         if (lg->w0.t && now >= lg->t_phase) {
             window_snap(lg, now, &lg->w1);
             lg->phase = PH_DRAIN;
@@ -815,6 +824,35 @@ static void poll_pubs(lg_t *lg)
 }
 
 /* --- the loop ------------------------------------------------------------------------------------------ */
+
+/* An idle child tells the parent twice: once every subscriber is connected ("ready errors
+ * t_ready"), and once each has the one message the parent then publishes to its channel
+ * ("delivered t_last_msg"), or when told to stop (at_end: what it has by then). */
+static void idle_child_report(lg_t *lg, int at_end)
+{
+    char line[96];
+    int k, last = 0;
+    uint32_t nsubs = lg->sub_hi - lg->sub_lo;
+    if (!lg->ready_told) {
+        if (!at_end && !(lg->phase == PH_CONNECT && lg->t_ready && lg->nready + lg->connect_errors >= nsubs))
+            return;
+        k = snprintf(line, sizeof(line), "%u %llu %lld\n", lg->nready, (unsigned long long)lg->connect_errors,
+                     (long long)lg->t_ready);
+        lg->ready_told = 1;
+    } else {
+        if (!at_end && lg->delivered < lg->nready)
+            return;
+        k = snprintf(line, sizeof(line), "%llu %lld\n", (unsigned long long)lg->delivered,
+                     (long long)lg->t_last_msg);
+        last = 1;
+    }
+    if (write(lg->ctl_fd, line, (size_t)k) != k && !at_end)
+        die("write");
+    if (last || at_end) {
+        close(lg->ctl_fd);
+        lg->ctl_fd = -1;
+    }
+}
 
 static void loop(lg_t *lg)
 {
@@ -878,16 +916,8 @@ static void loop(lg_t *lg)
             now = lg_now_ns();
             lg->idle_ns += now - t1;
         }
-        if (lg->o.idle && lg->ctl_fd >= 0 && lg->phase == PH_CONNECT && lg->t_ready &&
-            lg->nready + lg->connect_errors >= lg->sub_hi - lg->sub_lo) {
-            char line[96];
-            int k = snprintf(line, sizeof(line), "%u %llu %lld\n", lg->nready,
-                             (unsigned long long)lg->connect_errors, (long long)lg->t_ready);
-            if (write(lg->ctl_fd, line, (size_t)k) != k)
-                die("write");
-            close(lg->ctl_fd);
-            lg->ctl_fd = -1;
-        }
+        if (lg->o.idle && lg->ctl_fd >= 0)
+            idle_child_report(lg, 0);
     }
 }
 
@@ -1007,6 +1037,64 @@ static void report(lg_t *lg)
 
 /* --- idle subscribers over several processes ---------------------------------------------------------- */
 
+/* Publishes one message to each channel, 64 in flight on one keep-alive connection; returns
+ * how many were answered 2xx. */
+static uint64_t publish_to_each_channel(const opts_t *o)
+{
+    opts_t po = *o;
+    po.idle = 0;
+    po.subs = 0;
+    po.pubs = 1; /* the idle children track publisher 0 only */
+    po.window = 64;
+    po.rate = 0;
+    po.warmup = 0;
+    po.duration = 60;
+    po.max_pubs = (uint64_t)o->channels;
+    lg_t *lg = xcalloc(1, sizeof(*lg));
+    lg_init(lg, &po, 0, 0);
+    lg->ctl_fd = -1;
+    loop(lg);
+    uint64_t acked = lg->acked_total;
+    close(lg->pubs[0].fd);
+    return acked;
+}
+
+/* Waits (up to wait_s) for each child's delivery report "delivered t_last_msg"; sums them. */
+static void read_delivery_reports(const int *rep, int procs, double wait_s, uint64_t *delivered,
+                                  int64_t *t_last)
+{
+    struct pollfd pf[64];
+    int left = 0;
+    for (int k = 0; k < procs; k++) {
+        pf[k] = (struct pollfd){.fd = rep[k], .events = POLLIN};
+        left += rep[k] >= 0;
+    }
+    int64_t deadline = lg_now_ns() + (int64_t)(wait_s * 1e9);
+    while (left > 0) {
+        int64_t ms = (deadline - lg_now_ns()) / 1000000;
+        if (ms <= 0 || poll(pf, (nfds_t)procs, (int)ms) <= 0)
+            break;
+        for (int k = 0; k < procs; k++) {
+            if (pf[k].fd < 0 || !pf[k].revents)
+                continue;
+            char line[96];
+            ssize_t n = read(pf[k].fd, line, sizeof(line) - 1);
+            if (n > 0) {
+                line[n] = 0;
+                unsigned long long d = 0;
+                long long t = 0;
+                sscanf(line, "%llu %lld", &d, &t);
+                *delivered += d;
+                if (t > *t_last)
+                    *t_last = t;
+            }
+            close(pf[k].fd);
+            pf[k].fd = -1;
+            left--;
+        }
+    }
+}
+
 static int run_idle(const opts_t *o)
 {
     int procs = o->procs < 1 ? 1 : o->procs;
@@ -1040,6 +1128,8 @@ static int run_idle(const opts_t *o)
             struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
             epoll_ctl(lg->ep, EPOLL_CTL_ADD, cp[0], &ev);
             loop(lg);
+            if (lg->ctl_fd >= 0)
+                idle_child_report(lg, 1);
             _exit(0);
         }
         close(rp[1]);
@@ -1066,13 +1156,19 @@ static int run_idle(const opts_t *o)
         errors += e;
         if (t > t_ready)
             t_ready = t;
-        close(rep[k]);
     }
     int64_t cpu_before = o->server_pid ? lg_proc_cpu_ns(o->server_pid) : 0;
     usleep((useconds_t)(o->hold * 1e6));
     int64_t rss1 = o->server_pid ? lg_proc_rss_kib(o->server_pid) : -1;
     int64_t kern1 = lg_kernel_sock_kib();
     int64_t cpu_idle = o->server_pid ? lg_proc_cpu_ns(o->server_pid) - cpu_before : 0;
+    /* Then a message to every one of them: one publish per channel. Timed from the first
+     * publish to the moment the last subscriber had its message. */
+    int64_t t_pub = lg_now_ns();
+    uint64_t published = publish_to_each_channel(o);
+    uint64_t delivered = 0;
+    int64_t t_last = 0;
+    read_delivery_reports(rep, procs, o->drain_max, &delivered, &t_last);
     for (int k = 0; k < procs; k++)
         close(ctl[k]);
     for (int k = 0; k < procs; k++)
@@ -1085,6 +1181,9 @@ static int run_idle(const opts_t *o)
     /* Both ends of each loopback connection are sockets of this machine and cost the kernel
      * about the same: the server's share is half of what the kernel grew by. */
     double kern_per_sub = ready && kern0 >= 0 && kern1 >= 0 ? (double)(kern1 - kern0) / 2.0 / (double)ready : -1;
+    printf("\"published_one_each\":%llu,\"delivered_all\":%llu,\"deliver_all_ms\":%.1f,",
+           (unsigned long long)published, (unsigned long long)delivered,
+           t_last > t_pub ? (double)(t_last - t_pub) / 1e6 : -1.0);
     printf("\"rss_before_kib\":%lld,\"rss_after_kib\":%lld,\"kib_per_sub\":%.2f,\"kernel_kib_per_sub\":%.2f,"
            "\"idle_server_cpu\":%.1f}\n",
            (long long)rss0, (long long)rss1, ready ? (double)(rss1 - rss0) / (double)ready : 0, kern_per_sub,
