@@ -141,6 +141,7 @@ struct cr_pool {
     unsigned next; /* the loop the next accepted connection goes to */
     _Atomic uint64_t next_client_id;
     _Atomic uint64_t next_sched_id;
+    _Atomic size_t conns; /* open on every loop (--max-conns) */
     int lfd;
     uv_poll_t lpoll;
     int listening;
@@ -710,6 +711,7 @@ cr_pool_t *cr_pool_new(unsigned n, cr_engine_t *real, cr_engine_t **hub_engine)
     pool->real = real;
     pool->lfd = -1;
     atomic_init(&pool->next_client_id, 1);
+    atomic_init(&pool->conns, 0);
     pool->hub_ops = hub_ops;
     pool->hub_ops.name = real->ops->name;
     pool->proxy_ops = proxy_ops;
@@ -938,6 +940,13 @@ void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, voi
 uint64_t cr_pool_next_client_id(cr_pool_t *pool)
 {
     return atomic_fetch_add_explicit(&pool->next_client_id, 1, memory_order_relaxed);
+}
+
+size_t cr_pool_conns_add(cr_pool_t *pool, int delta)
+{
+    if (delta > 0)
+        return atomic_fetch_add_explicit(&pool->conns, 1, memory_order_relaxed) + 1;
+    return atomic_fetch_sub_explicit(&pool->conns, 1, memory_order_relaxed) - 1;
 }
 
 uint64_t cr_pool_next_sched_id(cr_pool_t *pool)
