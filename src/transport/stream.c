@@ -139,7 +139,7 @@ size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch)
         cr_subnode_t *node = CR_CONTAINER_OF(ch->subs.next, cr_subnode_t, link);
         cr_stream_t *s = (cr_stream_t *)node->sub;
         cr_list_remove(&node->link);
-        ch->nsubs--;
+        cr_channel_sub_unlinked(ch);
         n++;
         if (!s->ended && !s->sub.closing) {
             s->gone = ch->name;
