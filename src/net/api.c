@@ -346,24 +346,54 @@ void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
     cr_conn_request_done(c);
 }
 
-void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
+static void delete_answer(cr_conn_t *c, const cr_bytes_t *name, size_t told)
 {
-    cr_channel_t *ch = one_channel(c, name);
-    if (!ch)
-        return;
-    cr_server_t *srv = c->srv;
-    size_t n = cr_stream_channel_deleted(srv, ch);
     cr_buf_t b = CR_BUF_INIT;
     cr_buf_puts(&b, "{\"channel\":");
-    cr_json_string(&b, ch->name->data, ch->name->len);
-    cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", n);
-    cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
-    if (srv->pool)
-        cr_pool_channel_deleted(srv, ch->name);
-    srv->engine->ops->drop(srv->engine, ch);
-    cr_registry_remove(&srv->reg, ch);
+    cr_json_string(&b, name->data, name->len);
+    cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", told);
+    cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, name->data, told);
     cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
+}
+
+/* --threads: every loop has forgotten the channel and told its subscribers. */
+static void deleted_everywhere(void *arg, int status, size_t told)
+{
+    stats_wait_t *w = arg;
+    cr_conn_t *c = w->c;
+    if (!cr_conn_gone(c)) {
+        if (status < 0)
+            no_channel(c, (cr_span_t){w->name->data, w->name->len});
+        else
+            delete_answer(c, w->name, told);
+        cr_conn_request_done(c);
+    }
+    cr_conn_release(c);
+    cr_bytes_unref(w->name);
+    free(w);
+}
+
+void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
+{
+    cr_server_t *srv = c->srv;
+    if (srv->pool && cr_channel_name_valid(name.ptr, name.len)) {
+        /* The channel may be on any loop, and only the hub's store can drop it. */
+        stats_wait_t *w = cr_xcalloc(1, sizeof(*w));
+        w->c = c;
+        w->name = cr_bytes_copy(name.ptr, name.len);
+        cr_conn_hold(c);
+        cr_pool_delete(srv, w->name, deleted_everywhere, w);
+        return;
+    }
+    cr_channel_t *ch = one_channel(c, name);
+    if (ch) {
+        size_t n = cr_stream_channel_deleted(srv, ch);
+        delete_answer(c, ch->name, n);
+        srv->engine->ops->drop(srv->engine, ch);
+        cr_registry_remove(&srv->reg, ch);
+    }
+    cr_conn_request_done(c);
 }
 
 static void list_one(cr_channel_t *ch, void *arg)

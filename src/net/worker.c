@@ -29,8 +29,10 @@
  *  - Resume with a cursor the worker's replica has not reached yet (the client saw the
  *    message on another loop first): the catch-up waits for a round trip through the
  *    hub's inbox, after which the worker has every message the client can have seen.
- *  - Delete: told to the hub, which drops the channel from the store and tells the
- *    other loops. Channel stats: a count request posted to every loop, summed.
+ *  - Delete (asked on any loop): posted to the hub, which drops the channel from the store
+ *    and tells every loop; each tells its own subscribers, and the asking loop answers once
+ *    all have, with their sum (404 only when no loop had the channel). Channel stats: a count
+ *    request posted to every loop, summed.
  *  - Client ids are one sequence for all loops; a push to a client this loop does not
  *    have is run by whichever loop has it (net/client_push.c).
  *  - Scheduled pushes live in the heap of the loop that took them, and are stored
@@ -62,8 +64,8 @@ typedef enum {
     IT_STORED,    /* -> worker: msg is stored: into the replica, fan out, count in gather */
     IT_PUBLISHED, /* -> the publishing loop: every loop fanned msg out; complete the publish */
     IT_FAILED,    /* -> worker: the append failed with status */
-    IT_DELETE,    /* -> hub: channel name was deleted on loop `from` */
-    IT_DELETED,   /* -> worker: forget channel name and tell its subscribers */
+    IT_DELETE,    /* -> hub: delete channel name (asked on loop `from`), counting in count */
+    IT_DELETED,   /* -> worker: forget channel name and tell its subscribers; count them (if count) */
     IT_SYNC,      /* -> hub: answer with IT_SYNCED (everything stored before is then in the inbox) */
     IT_SYNCED,    /* -> worker: the catch-up load may go on */
     IT_COUNT,     /* -> any loop: add the subscribers to channel name to count */
@@ -282,21 +284,79 @@ static void hub_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
     h->base.arrived(h->base.arrived_arg, ch, msg);
 }
 
-static void tell_deleted(cr_pool_t *pool, cr_bytes_t *name, unsigned except)
+static count_t *count_new(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
+                          void (*done)(void *arg, int status, size_t n), void *arg)
+{
+    count_t *c = cr_xcalloc(1, sizeof(*c));
+    atomic_init(&c->pending, pool->n);
+    atomic_init(&c->total, 0);
+    atomic_init(&c->found, 0);
+    c->origin = origin;
+    c->done = done;
+    c->arg = arg;
+    c->name = cr_bytes_ref(name);
+    return c;
+}
+
+/* Loop w's share of count c: the last loop to add sends the sum back to the asking loop. */
+static void count_add(worker_t *w, count_t *c, int found, size_t n)
+{
+    atomic_fetch_add_explicit(&c->total, n, memory_order_relaxed);
+    if (found)
+        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
+        item_t *back = item_new(IT_COUNTED, w->index);
+        back->count = c;
+        post(w->pool, c->origin, back);
+    }
+}
+
+/* Every worker forgets channel name and tells its subscribers, after whatever the hub told it
+ * before; c (NULL: nobody waits) counts them. */
+static void tell_deleted(cr_pool_t *pool, cr_bytes_t *name, count_t *c)
 {
     for (unsigned i = 1; i < pool->n; i++) {
-        if (i == except)
-            continue;
         item_t *it = item_new(IT_DELETED, 0);
         it->name = cr_bytes_ref(name);
+        it->count = c;
         post(pool, i, it);
     }
+}
+
+/* Loop w forgets channel name, if it has it, and tells its subscribers (*told of them); the hub
+ * drops it from the store too. */
+static int delete_here(worker_t *w, cr_bytes_t *name, size_t *told)
+{
+    cr_server_t *srv = w->srv;
+    cr_channel_t *ch = cr_registry_find(&srv->reg, name->data, name->len);
+    *told = 0;
+    if (!ch)
+        return 0;
+    *told = cr_stream_channel_deleted(srv, ch);
+    if (w->index == 0)
+        w->pool->real->ops->drop(w->pool->real, ch);
+    else
+        cr_history_clear(&ch->history);
+    cr_registry_remove(&srv->reg, ch);
+    cr_log(CR_LOG_DEBUG, "channel %s deleted on loop %u (%zu subscribers told)", name->data, w->index, *told);
+    return 1;
+}
+
+/* On the hub: DELETE /pub/name. The store forgets it first, then every worker, each behind the
+ * messages the hub told it before: no replica keeps a message of the deleted channel or loses one
+ * published after. */
+static void hub_delete(cr_pool_t *pool, cr_bytes_t *name, count_t *c)
+{
+    size_t n;
+    int found = delete_here(&pool->w[0], name, &n);
+    tell_deleted(pool, name, c);
+    count_add(&pool->w[0], c, found, n);
 }
 
 static void hub_deleted(void *arg, cr_channel_t *ch)
 {
     hub_engine_t *h = arg;
-    tell_deleted(h->pool, ch->name, 0);
+    tell_deleted(h->pool, ch->name, NULL);
     h->base.deleted(h->base.arrived_arg, ch);
 }
 
@@ -341,14 +401,7 @@ static int hub_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, vo
 static int count_everywhere(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
                             void (*done)(void *arg, int status, size_t n), void *arg)
 {
-    count_t *c = cr_xcalloc(1, sizeof(*c));
-    atomic_init(&c->pending, pool->n);
-    atomic_init(&c->total, 0);
-    atomic_init(&c->found, 0);
-    c->origin = origin;
-    c->done = done;
-    c->arg = arg;
-    c->name = cr_bytes_ref(name);
+    count_t *c = count_new(pool, origin, name, done, arg);
     for (unsigned i = 0; i < pool->n; i++) {
         item_t *it = item_new(IT_COUNT, origin);
         it->count = c;
@@ -586,15 +639,7 @@ static void on_count_item(worker_t *w, item_t *it)
 {
     count_t *c = it->count;
     cr_channel_t *ch = cr_registry_find(&w->srv->reg, c->name->data, c->name->len);
-    if (ch) {
-        atomic_fetch_add_explicit(&c->total, ch->nsubs, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
-    }
-    if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
-        item_t *back = item_new(IT_COUNTED, w->index);
-        back->count = c;
-        post(w->pool, c->origin, back);
-    }
+    count_add(w, c, ch != NULL, ch ? ch->nsubs : 0);
 }
 
 static void handle(worker_t *w, item_t *it)
@@ -635,24 +680,15 @@ static void handle(worker_t *w, item_t *it)
         it->done(it->arg, it->status);
         break;
     case IT_DELETE:
-        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
-        if (ch) {
-            size_t n = cr_stream_channel_deleted(srv, ch);
-            cr_log(CR_LOG_DEBUG, "channel %s deleted on loop %u (%zu subscribers told here)", ch->name->data,
-                   it->from, n);
-            pool->real->ops->drop(pool->real, ch);
-            cr_registry_remove(&srv->reg, ch);
-        }
-        tell_deleted(pool, it->name, it->from);
+        hub_delete(pool, it->name, it->count);
         break;
-    case IT_DELETED:
-        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
-        if (ch) {
-            cr_stream_channel_deleted(srv, ch);
-            cr_history_clear(&ch->history);
-            cr_registry_remove(&srv->reg, ch);
-        }
+    case IT_DELETED: {
+        size_t n;
+        int found = delete_here(w, it->name, &n);
+        if (it->count)
+            count_add(w, it->count, found, n);
         break;
+    }
     case IT_SYNC: {
         item_t *back = item_new(IT_SYNCED, 0);
         back->name = it->name;
@@ -917,16 +953,20 @@ int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, in
     return count_everywhere(srv->pool, srv->index, name, done, arg);
 }
 
-void cr_pool_channel_deleted(cr_server_t *srv, cr_bytes_t *name)
+int cr_pool_delete(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                   void *arg)
 {
     cr_pool_t *pool = srv->pool;
+    count_t *c = count_new(pool, srv->index, name, done, arg);
     if (srv->index == 0) {
-        tell_deleted(pool, name, 0);
-        return;
+        hub_delete(pool, name, c);
+        return 0;
     }
     item_t *it = item_new(IT_DELETE, srv->index);
     it->name = cr_bytes_ref(name);
+    it->count = c;
     post(pool, 0, it);
+    return 0;
 }
 
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, void *arg), void *arg)

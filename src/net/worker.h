@@ -29,8 +29,11 @@ void cr_pool_stop(cr_pool_t *pool);
 void cr_pool_join(cr_pool_t *pool);
 void cr_pool_free(cr_pool_t *pool);
 
-/* DELETE /pub/<name> was answered on srv's loop: every other loop is told. */
-void cr_pool_channel_deleted(struct cr_server *srv, cr_bytes_t *name);
+/* DELETE /pub/<name> asked on srv's loop: the hub drops the channel from the store, every loop
+ * forgets it and tells its subscribers, then done runs on srv's loop with status 0 and how
+ * many subscribers were told, or CR_ENOTFOUND when no loop had the channel. 0. */
+int cr_pool_delete(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                   void *arg);
 /* Counts the subscribers to channel name on every loop, then calls done on srv's loop with
  * status 0, or CR_ENOTFOUND when no loop has the channel. 0. */
 int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
