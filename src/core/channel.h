@@ -22,7 +22,7 @@ typedef struct cr_channel {
     cr_history_t history;
     cr_list_t subs; /* cr_subnode_t.link */
     size_t nsubs;
-    size_t *_reg_subs; /* its registry's subs: counted with nsubs (cr_channel_sub_linked) */
+    size_t *_reg_subs;  /* its registry's subs: counted with nsubs (cr_channel_sub_linked) */
     cr_msgid_t last_id; /* last id assigned, even if no longer retained */
     uint64_t published; /* messages published since the channel was created */
     int64_t created_ms;

@@ -32,8 +32,8 @@ typedef struct feed_req {
     char *if_none_match;       /* NULL: header absent */
     int64_t if_modified_since; /* seconds; -1: header absent or unreadable */
     /* --threads, a channel found on other loops: what the best of them holds */
-    unsigned origin;  /* the loop of conn (held) */
-    int found;        /* some loop has the channel */
+    unsigned origin; /* the loop of conn (held) */
+    int found;       /* some loop has the channel */
     int64_t created_ms;
     size_t nheld;
     cr_msg_t *held[FEED_MAX]; /* references, newest first */
