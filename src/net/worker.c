@@ -35,8 +35,9 @@
  *    request posted to every loop, summed.
  *  - Client ids are one sequence for all loops; a push to a client this loop does not
  *    have is run by whichever loop has it (net/client_push.c).
- *  - Scheduled pushes live in the heap of the loop that took them, and are stored
- *    through the hub (restored into the hub's heap after a restart).
+ *  - Scheduled pushes live in the hub's heap alone (and its store): a worker forwards
+ *    adding, listing and cancelling there and gets the answer back (net/sched_api.c);
+ *    the hub publishes them when due.
  *  - Not with the Redis store yet (cli/serve.c runs one loop then).
  *  - Retention: the hub's store prunes; each replica applies the same limits itself.
  *
@@ -142,7 +143,6 @@ struct cr_pool {
     cr_engine_ops_t hub_ops, proxy_ops;
     unsigned next; /* the loop the next accepted connection goes to */
     _Atomic uint64_t next_client_id;
-    _Atomic uint64_t next_sched_id;
     _Atomic size_t conns; /* open on every loop (--max-conns) */
     int lfd;
     uv_poll_t lpoll;
@@ -484,7 +484,6 @@ static int proxy_drop(cr_engine_t *e, cr_channel_t *ch)
     return 0;
 }
 
-
 static void copy_channel(cr_channel_t *from, void *arg)
 {
     cr_registry_t *reg = arg;
@@ -513,74 +512,17 @@ static void proxy_idle(cr_engine_t *e)
     (void)e;
 }
 
-/* Scheduled pushes taken on a worker live in its own heap and are published through the
- * hub when due; the store (the hub's) keeps a copy, so that they survive a restart (they
- * come back in the hub's heap). */
-typedef struct sched_op {
-    proxy_engine_t *p;
-    cr_sched_item_t *it; /* a copy for the store; NULL: delete id */
-    uint64_t id;
-    cr_engine_done_cb done;
-    void *arg;
-    int status;
-} sched_op_t;
-
-static void sched_op_answered(cr_server_t *srv, void *arg)
-{
-    (void)srv;
-    sched_op_t *op = arg;
-    if (op->done)
-        op->done(op->arg, op->status);
-    free(op);
-}
-
-static void sched_op_stored(void *arg, int status)
-{
-    sched_op_t *op = arg;
-    op->status = status;
-    cr_pool_call(op->p->pool, op->p->index, sched_op_answered, op);
-}
-
-static void sched_op_run(cr_server_t *hub, void *arg)
-{
-    (void)hub;
-    sched_op_t *op = arg;
-    cr_engine_t *real = op->p->pool->real;
-    int r = op->it ? real->ops->sched_add(real, op->it, sched_op_stored, op)
-                   : real->ops->sched_del(real, op->id, sched_op_stored, op);
-    if (op->it)
-        cr_sched_item_free(op->it);
-    op->it = NULL;
-    if (r < 0)
-        sched_op_stored(op, r);
-}
-
-static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done,
-                          void *arg)
-{
-    proxy_engine_t *p = (proxy_engine_t *)e;
-    sched_op_t *op = cr_xcalloc(1, sizeof(*op));
-    op->p = p;
-    op->id = id;
-    op->done = done;
-    op->arg = arg;
-    if (it) {
-        op->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms,
-                                   it->created_ms, it->ttl_ms);
-        op->it->id = it->id;
-    }
-    cr_pool_call(p->pool, 0, sched_op_run, op);
-    return 0;
-}
-
+/* Scheduled pushes live in the hub's heap alone: net/sched_api.c sends every request there. */
 static int proxy_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
 {
-    return proxy_sched_op(e, it, it->id, done, arg);
+    (void)e, (void)it, (void)done, (void)arg;
+    return CR_ENOTSUP;
 }
 
 static int proxy_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
 {
-    return proxy_sched_op(e, NULL, id, done, arg);
+    (void)e, (void)id, (void)done, (void)arg;
+    return CR_ENOTSUP;
 }
 
 static int proxy_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
@@ -786,7 +728,6 @@ int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
     w0->srv = hub;
     w0->loop = hub->loop;
     join_server(hub, pool, 0);
-    atomic_init(&pool->next_sched_id, hub->sched.next_id); /* after restore */
     uv_async_init(hub->loop, &w0->wake, on_inbox);
     w0->wake.data = w0;
     for (unsigned i = 1; i < pool->n; i++) {
@@ -987,11 +928,6 @@ size_t cr_pool_conns_add(cr_pool_t *pool, int delta)
     if (delta > 0)
         return atomic_fetch_add_explicit(&pool->conns, 1, memory_order_relaxed) + 1;
     return atomic_fetch_sub_explicit(&pool->conns, 1, memory_order_relaxed) - 1;
-}
-
-uint64_t cr_pool_next_sched_id(cr_pool_t *pool)
-{
-    return atomic_fetch_add_explicit(&pool->next_sched_id, 1, memory_order_relaxed);
 }
 
 unsigned cr_pool_size(const cr_pool_t *pool)

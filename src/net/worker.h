@@ -41,8 +41,6 @@ int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *ar
 /* Runs fn(srv, arg) on loop `to`'s thread, soon (for requests about what another loop
  * owns, such as a client's connection). */
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);
-/* A new scheduled push id: one sequence for all loops. */
-uint64_t cr_pool_next_sched_id(cr_pool_t *pool);
 /* How many loops the pool has, and one loop's server (for /health and /metrics sums:
  * read its counters with relaxed atomic loads). */
 unsigned cr_pool_size(const cr_pool_t *pool);
