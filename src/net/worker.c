@@ -147,6 +147,7 @@ struct cr_pool {
     int lfd;
     uv_poll_t lpoll;
     int listening;
+    int ended; /* every loop has ended (set after their threads are joined): finish_all's turn */
 };
 
 /* --- inboxes ------------------------------------------------------------------------------------------ */
@@ -163,7 +164,8 @@ static item_t *item_new(item_kind_t kind, unsigned from)
 static void post(cr_pool_t *pool, unsigned to, item_t *it)
 {
     cr_mpsc_push(&pool->w[to].inbox, &it->node);
-    uv_async_send(&pool->w[to].wake);
+    if (!pool->ended)
+        uv_async_send(&pool->w[to].wake);
 }
 
 static void item_free(item_t *it)
@@ -174,6 +176,8 @@ static void item_free(item_t *it)
     cr_bytes_unref(it->name);
     free(it);
 }
+
+static void finish_all(cr_pool_t *pool);
 
 /* --- the hub: storing and telling ------------------------------------------------------------------- */
 
@@ -423,7 +427,9 @@ static int hub_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *
 static void hub_destroy(cr_engine_t *e)
 {
     hub_engine_t *h = (hub_engine_t *)e;
+    /* The store answers what it finished after the loop ended: those answers go round too. */
     h->pool->real->ops->destroy(h->pool->real);
+    finish_all(h->pool);
     h->pool->real = NULL;
     h->pool->hub_engine = NULL;
     free(h);
@@ -829,21 +835,60 @@ void cr_pool_stop(cr_pool_t *pool)
             post(pool, i, item_new(IT_STOP, 0));
 }
 
-static void drain(worker_t *w)
+/* What is still in an inbox once every loop has ended (or while the hub's store is destroyed,
+ * answering what it finished) is finished on this, the main, thread: the loops' threads are
+ * joined, so this thread is every inbox's only consumer, and every loop's objects are still
+ * there (stopped) to be answered. A request is answered with CR_EUNAVAIL, never carried out;
+ * what was only to be told is dropped; a count or a publish waiting for several loops gets its
+ * answer. That may post more: rounds until every inbox is empty. */
+static void finish(worker_t *w, item_t *it)
 {
-    cr_mpsc_node_t *n;
-    while ((n = cr_mpsc_pop(&w->inbox))) {
-        item_t *it = CR_CONTAINER_OF(n, item_t, node);
-        if (it->kind == IT_COUNT || it->kind == IT_COUNTED) {
-            /* The count's last reference may be this item: leak nothing at exit. */
-            count_t *c = it->count;
-            if (it->kind == IT_COUNTED ||
-                atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
-                cr_bytes_unref(c->name);
-                free(c);
+    switch (it->kind) {
+    case IT_APPEND:
+        it->done(it->arg, CR_EUNAVAIL);
+        break;
+    case IT_STORED:
+        if (it->gather)
+            gather_add(w->pool, it->gather, 0);
+        break;
+    case IT_DELETE:
+        tell_deleted(w->pool, it->name, it->count);
+        count_add(w, it->count, 0, 0);
+        break;
+    case IT_DELETED:
+    case IT_COUNT:
+        if (it->count)
+            count_add(w, it->count, 0, 0);
+        break;
+    case IT_SYNCED:
+        it->done(it->arg, CR_EUNAVAIL);
+        break;
+    case IT_PUBLISHED:
+    case IT_FAILED:
+    case IT_SYNC:
+    case IT_COUNTED:
+    case IT_CALL: /* every loop's server is stopping: the functions called only answer */
+        handle(w, it);
+        break;
+    case IT_ACCEPT: /* item_free closes the fd */
+    case IT_STOP:
+        break;
+    }
+}
+
+static void finish_all(cr_pool_t *pool)
+{
+    for (int more = 1; more;) {
+        more = 0;
+        for (unsigned i = 0; i < pool->n; i++) {
+            cr_mpsc_node_t *n;
+            while ((n = cr_mpsc_pop(&pool->w[i].inbox))) {
+                item_t *it = CR_CONTAINER_OF(n, item_t, node);
+                finish(&pool->w[i], it);
+                item_free(it);
+                more = 1;
             }
         }
-        item_free(it);
     }
 }
 
@@ -855,35 +900,31 @@ void cr_pool_join(cr_pool_t *pool)
             uv_thread_join(&w->thread);
         w->running = 0;
     }
-    for (unsigned i = 1; i < pool->n; i++) {
+    pool->ended = 1; /* posts from now on only queue: nothing is woken */
+    for (unsigned i = 0; i < pool->n; i++) {
         worker_t *w = &pool->w[i];
-        if (!w->srv)
-            continue;
-        if (w->wake.loop) {
+        if (w->wake.loop && !uv_is_closing((uv_handle_t *)&w->wake)) {
             uv_close((uv_handle_t *)&w->wake, NULL);
             uv_run(w->loop, UV_RUN_NOWAIT);
         }
-        drain(w);
-        cr_server_free(w->srv);
-        uv_run(w->loop, UV_RUN_NOWAIT);
-        uv_loop_close(w->loop);
-        free(w->srv);
-        free(w->loop);
-        w->srv = NULL;
-        w->loop = NULL;
     }
-    worker_t *w0 = &pool->w[0];
-    if (w0->wake.loop && !uv_is_closing((uv_handle_t *)&w0->wake)) {
-        uv_close((uv_handle_t *)&w0->wake, NULL);
-        uv_run(w0->loop, UV_RUN_NOWAIT);
-    }
-    drain(w0);
+    finish_all(pool);
 }
 
 void cr_pool_free(cr_pool_t *pool)
 {
     if (!pool)
         return;
+    for (unsigned i = 1; i < pool->n; i++) {
+        worker_t *w = &pool->w[i];
+        if (!w->srv)
+            continue;
+        cr_server_free(w->srv);
+        uv_run(w->loop, UV_RUN_NOWAIT);
+        uv_loop_close(w->loop);
+        free(w->srv);
+        free(w->loop);
+    }
     free(pool->w);
     free(pool);
 }
