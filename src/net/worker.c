@@ -720,6 +720,7 @@ static void run_worker(void *arg)
 {
     worker_t *w = arg;
     uv_run(w->loop, UV_RUN_DEFAULT);
+    cr_ws_thread_end();
 }
 
 static void join_server(cr_server_t *srv, cr_pool_t *pool, unsigned index)
