@@ -24,8 +24,9 @@ int cr_pool_start(cr_pool_t *pool, struct cr_server *hub);
 int cr_pool_listen(cr_pool_t *pool, const struct sockaddr *addr);
 /* From the hub's cr_server_stop: stops listening and tells every loop to stop. */
 void cr_pool_stop(cr_pool_t *pool);
-/* After the hub's loop ended: waits for the threads and frees the loops 1..n-1 and
- * what is still queued; the caller then frees the hub. */
+/* After the hub's loop ended: waits for the threads and finishes what is still queued
+ * between loops; the caller then frees the hub (whose store may answer its last appends),
+ * then the pool, which frees the loops 1..n-1. */
 void cr_pool_join(cr_pool_t *pool);
 void cr_pool_free(cr_pool_t *pool);
 
@@ -39,7 +40,9 @@ int cr_pool_delete(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *a
 int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
                   void *arg);
 /* Runs fn(srv, arg) on loop `to`'s thread, soon (for requests about what another loop
- * owns, such as a client's connection). */
+ * owns, such as a client's connection). fn runs even when the loops stop, at the last on the
+ * main thread once they have ended (srv->stopping is set then): it must then only answer and
+ * free, never start new work. */
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);
 /* How many loops the pool has, and one loop's server (for /health and /metrics sums:
  * read its counters with relaxed atomic loads). */
