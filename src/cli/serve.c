@@ -24,7 +24,7 @@ static const char usage[] =
     "  --data DIR               the durable store's directory (default ./crier-data)\n"
     "  --memory                 keep messages in memory only: nothing survives a restart\n"
     "  --threads N              event loops, each on its own thread with its own connections\n"
-    "                           (default 1; 0 = one per core)\n"
+    "                           (default 0 = one per core; 1 = a single loop)\n"
     "  --redis URL[,URL...]     run as one node of a cluster on Redis (takes precedence over\n"
     "                           --data and --memory): redis://[[user]:pass@]host[:port][/db];\n"
     "                           several URLs spread channels over several servers\n"
@@ -169,7 +169,7 @@ int cr_cli_serve(int argc, char **argv)
             cfg.sync_full = !strcmp(v, "full");
         } else if (!strcmp(f, "--threads")) {
             bad = parse_size(v, &sz) || sz > 256;
-            cfg.threads = sz ? (unsigned)sz : (unsigned)uv_available_parallelism();
+            cfg.threads = (unsigned)sz;
         } else if (!strcmp(f, "--listen")) {
             bad = parse_listen(v, &cfg);
         } else if (!strcmp(f, "--relay-listen")) {
@@ -229,6 +229,10 @@ int cr_cli_serve(int argc, char **argv)
     }
     if (cfg.outq_soft > cfg.outq_hard)
         cfg.outq_soft = cfg.outq_hard;
+    if (cfg.threads == 0) {
+        unsigned cores = uv_available_parallelism();
+        cfg.threads = cores > 256 ? 256 : cores;
+    }
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     uv_loop_t *loop = uv_default_loop();
@@ -261,7 +265,9 @@ int cr_cli_serve(int argc, char **argv)
     if (cfg.threads > 1 && cfg.redis_urls[0]) {
         /* A node follows a Redis channel while it has subscribers on it, which the hub alone
          * would not see: not done yet. */
-        cr_log(CR_LOG_WARN, "--threads %u with --redis is not supported yet: running one event loop",
+        cr_log(CR_LOG_WARN,
+               "--threads %u (the default is one per core) with --redis is not supported yet: "
+               "running one event loop",
                cfg.threads);
         cfg.threads = 1;
     }

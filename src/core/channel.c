@@ -58,6 +58,7 @@ void cr_registry_init(cr_registry_t *r)
     r->_nbuckets = 64;
     r->_buckets = cr_xcalloc(r->_nbuckets, sizeof(*r->_buckets));
     r->count = 0;
+    r->subs = 0;
 }
 
 static void channel_free(cr_channel_t *ch)
@@ -121,6 +122,7 @@ cr_channel_t *cr_registry_get(cr_registry_t *r, const char *name, size_t len, in
     ch->name = cr_bytes_copy(name, len);
     cr_history_init(&ch->history);
     cr_list_init(&ch->subs);
+    ch->_reg_subs = &r->subs;
     ch->created_ms = now_ms;
     size_t k = hash_name(name, len) & (r->_nbuckets - 1);
     ch->_hnext = r->_buckets[k];

@@ -22,6 +22,7 @@ typedef struct cr_channel {
     cr_history_t history;
     cr_list_t subs; /* cr_subnode_t.link */
     size_t nsubs;
+    size_t *_reg_subs;  /* its registry's subs: counted with nsubs (cr_channel_sub_linked) */
     cr_msgid_t last_id; /* last id assigned, even if no longer retained */
     uint64_t published; /* messages published since the channel was created */
     int64_t created_ms;
@@ -33,7 +34,20 @@ typedef struct cr_registry {
     cr_channel_t **_buckets;
     size_t _nbuckets;
     size_t count;
+    size_t subs; /* the sum of its channels' nsubs (/metrics), kept as they change */
 } cr_registry_t;
+
+/* A subscription node was linked to ch's subs, or unlinked from them: the counts follow. */
+static inline void cr_channel_sub_linked(cr_channel_t *ch)
+{
+    ch->nsubs++;
+    (*ch->_reg_subs)++;
+}
+static inline void cr_channel_sub_unlinked(cr_channel_t *ch)
+{
+    ch->nsubs--;
+    (*ch->_reg_subs)--;
+}
 
 /* Whether name[0..len) is 1-255 bytes of [A-Za-z0-9_.~:-]. */
 int cr_channel_name_valid(const char *name, size_t len);

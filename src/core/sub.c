@@ -28,7 +28,7 @@ void cr_sub_attach(cr_sub_t *sub, size_t idx, cr_channel_t *ch, cr_msgid_t curso
     n->ch = ch;
     n->cursor = cursor;
     cr_list_push_back(&ch->subs, &n->link);
-    ch->nsubs++;
+    cr_channel_sub_linked(ch);
 }
 
 static void mark_closing(cr_sub_t *sub, int r)
@@ -118,7 +118,7 @@ void cr_sub_detach(cr_sub_t *sub)
         cr_subnode_t *n = &sub->nodes[i];
         if (cr_list_linked(&n->link)) {
             cr_list_remove(&n->link);
-            n->ch->nsubs--;
+            cr_channel_sub_unlinked(n->ch);
         }
     }
     for (size_t i = 0; i < sub->_npending; i++)
@@ -201,7 +201,7 @@ int cr_sub_node_live(cr_sub_t *sub, size_t idx)
     }
     if (!cr_list_linked(&n->link)) {
         cr_list_push_back(&n->ch->subs, &n->link);
-        n->ch->nsubs++;
+        cr_channel_sub_linked(n->ch);
     }
     return r;
 }
@@ -211,7 +211,7 @@ void cr_sub_remove(cr_sub_t *sub, size_t idx)
     cr_subnode_t *n = &sub->nodes[idx];
     if (cr_list_linked(&n->link)) {
         cr_list_remove(&n->link);
-        n->ch->nsubs--;
+        cr_channel_sub_unlinked(n->ch);
     }
     size_t last = sub->nch - 1;
     if (idx != last)

@@ -346,24 +346,54 @@ void cr_api_channel_stats(cr_conn_t *c, cr_span_t name)
     cr_conn_request_done(c);
 }
 
-void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
+static void delete_answer(cr_conn_t *c, const cr_bytes_t *name, size_t told)
 {
-    cr_channel_t *ch = one_channel(c, name);
-    if (!ch)
-        return;
-    cr_server_t *srv = c->srv;
-    size_t n = cr_stream_channel_deleted(srv, ch);
     cr_buf_t b = CR_BUF_INIT;
     cr_buf_puts(&b, "{\"channel\":");
-    cr_json_string(&b, ch->name->data, ch->name->len);
-    cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", n);
-    cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, ch->name->data, n);
-    if (srv->pool)
-        cr_pool_channel_deleted(srv, ch->name);
-    srv->engine->ops->drop(srv->engine, ch);
-    cr_registry_remove(&srv->reg, ch);
+    cr_json_string(&b, name->data, name->len);
+    cr_buf_printf(&b, ",\"deleted\":true,\"subscribers\":%zu}\n", told);
+    cr_log(CR_LOG_INFO, "%s: deleted channel %s (%zu subscribers told)", c->peer, name->data, told);
     cr_conn_respond_json(c, 200, &b);
     cr_buf_free(&b);
+}
+
+/* --threads: every loop has forgotten the channel and told its subscribers. */
+static void deleted_everywhere(void *arg, int status, size_t told)
+{
+    stats_wait_t *w = arg;
+    cr_conn_t *c = w->c;
+    if (!cr_conn_gone(c)) {
+        if (status < 0)
+            no_channel(c, (cr_span_t){w->name->data, w->name->len});
+        else
+            delete_answer(c, w->name, told);
+        cr_conn_request_done(c);
+    }
+    cr_conn_release(c);
+    cr_bytes_unref(w->name);
+    free(w);
+}
+
+void cr_api_channel_delete(cr_conn_t *c, cr_span_t name)
+{
+    cr_server_t *srv = c->srv;
+    if (srv->pool && cr_channel_name_valid(name.ptr, name.len)) {
+        /* The channel may be on any loop, and only the hub's store can drop it. */
+        stats_wait_t *w = cr_xcalloc(1, sizeof(*w));
+        w->c = c;
+        w->name = cr_bytes_copy(name.ptr, name.len);
+        cr_conn_hold(c);
+        cr_pool_delete(srv, w->name, deleted_everywhere, w);
+        return;
+    }
+    cr_channel_t *ch = one_channel(c, name);
+    if (ch) {
+        size_t n = cr_stream_channel_deleted(srv, ch);
+        delete_answer(c, ch->name, n);
+        srv->engine->ops->drop(srv->engine, ch);
+        cr_registry_remove(&srv->reg, ch);
+    }
+    cr_conn_request_done(c);
 }
 
 static void list_one(cr_channel_t *ch, void *arg)
@@ -390,7 +420,7 @@ void cr_api_channels(cr_conn_t *c)
  * maybe a little old, which is all a monitoring figure needs. Formally a data race, so
  * ThreadSanitizer is told not to instrument these reads. */
 typedef struct totals {
-    size_t conns, channels;
+    size_t conns, channels, subs;
     uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
 } totals_t;
 
@@ -407,6 +437,7 @@ totals(cr_server_t *srv, totals_t *t)
     for (unsigned i = 0; i < n; i++) {
         cr_server_t *s = srv->pool ? cr_pool_server(srv->pool, i) : srv;
         t->conns += LOAD(s->nconns);
+        t->subs += LOAD(s->reg.subs);
         /* Every channel with a message is in the hub's registry; a worker may also have
          * channels only subscribed to there. */
         size_t ch = LOAD(s->reg.count);
@@ -436,16 +467,9 @@ void cr_api_health(cr_conn_t *c)
     cr_buf_free(&b);
 }
 
-static void count_subs(cr_channel_t *ch, void *arg)
-{
-    *(size_t *)arg += ch->nsubs;
-}
-
 void cr_api_metrics(cr_conn_t *c)
 {
     cr_server_t *srv = c->srv;
-    size_t subs = 0;
-    cr_registry_foreach(&srv->reg, count_subs, &subs);
     totals_t t;
     totals(srv, &t);
     cr_buf_t b = CR_BUF_INIT, head = CR_BUF_INIT;
@@ -466,7 +490,7 @@ void cr_api_metrics(cr_conn_t *c)
         "# TYPE crier_requests_total counter\ncrier_requests_total %llu\n"
         "# HELP crier_bad_requests_total Requests refused as malformed or failed.\n"
         "# TYPE crier_bad_requests_total counter\ncrier_bad_requests_total %llu\n",
-        t.conns, t.channels, subs, (unsigned long long)t.published, (unsigned long long)t.delivered,
+        t.conns, t.channels, t.subs, (unsigned long long)t.published, (unsigned long long)t.delivered,
         (unsigned long long)t.slow_cutoffs, (unsigned long long)t.requests,
         (unsigned long long)t.bad_requests);
     cr_conn_head(c, &head, 200);

@@ -224,7 +224,7 @@ static void remote_answered(cr_server_t *srv, void *arg)
 static void remote_run(cr_server_t *srv, void *arg)
 {
     remote_t *rq = arg;
-    cr_stream_t *s = lookup(srv, rq->id);
+    cr_stream_t *s = srv->stopping ? NULL : lookup(srv, rq->id);
     if (s) {
         rq->found = 1;
         if (!rq->msg)

@@ -9,7 +9,7 @@ void cr_config_defaults(cr_config_t *c)
     memset(c, 0, sizeof(*c));
     strcpy(c->listen_host, "0.0.0.0");
     c->listen_port = 8080;
-    c->threads = 1;
+    c->threads = 0; /* one per core: cli/serve.c counts them */
     c->max_head = 16 * 1024;
     c->max_body = 1024 * 1024;
     c->max_channels = 64;

@@ -22,7 +22,7 @@ typedef struct cr_config {
     int64_t retry_ms;          /* SSE retry: sent to EventSource clients */
     char data_dir[1024];       /* the durable store's directory (--data) */
     int memory;                /* 1: pure in-memory store (--memory) */
-    unsigned threads;          /* event loops (--threads; net/worker.c) */
+    unsigned threads;          /* event loops (--threads; net/worker.c); 0: one per core */
     int sync_full;             /* 1: synchronous=FULL (survive a power cut), 0: NORMAL */
     size_t history_count;      /* messages kept per channel */
     int64_t history_age_ms;    /* oldest message kept */

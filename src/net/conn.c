@@ -238,7 +238,7 @@ static void conn_free(cr_conn_t *c)
     cr_outq_clear(&c->outq);
     free(c->in);
     free(c->chunked);
-    c->srv->nconns--;
+    cr_server_conn_closed(c->srv);
     free(c);
 }
 
@@ -641,7 +641,7 @@ static void conn_start(cr_server_t *srv, int fd)
     c->state = CR_CONN_READING;
     c->keep_alive = 1;
     cr_list_push_back(&srv->conns, &c->link);
-    srv->nconns++;
+    size_t open = cr_server_conn_opened(srv);
     if (fd >= 0 ? uv_tcp_open(&c->tcp, fd) < 0
                 : uv_accept((uv_stream_t *)&srv->listener, (uv_stream_t *)&c->tcp) < 0) {
         if (fd >= 0)
@@ -651,8 +651,8 @@ static void conn_start(cr_server_t *srv, int fd)
     }
     cr_conn_peer_name(c, "");
     uv_tcp_nodelay(&c->tcp, 1);
-    if (srv->nconns > srv->cfg.max_conns) {
-        cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, srv->nconns - 1);
+    if (open > srv->cfg.max_conns) {
+        cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, open - 1);
         c->state = CR_CONN_BUSY;
         c->keep_alive = 0;
         cr_conn_error(c, CR_ETOOMANYCONN, NULL);

@@ -3,6 +3,7 @@
  * as Atom 1.0 or RSS 2.0 (the pull fallback for feed readers). An unknown channel
  * is a 404; a channel with nothing retained gives an empty feed. ETag and Last-Modified let a reader
  * poll with a conditional GET and get a 304 while nothing changed.
+ * With --threads, a channel this loop does not have is looked for on the others.
  * SPDX-License-Identifier: MIT */
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 #include "core/channel.h"
 #include "core/err.h"
 #include "net/router.h"
+#include "net/worker.h"
 #include "proto/feed.h"
 #include "proto/http1_parse.h"
 #include "proto/http1_write.h"
@@ -29,6 +31,12 @@ typedef struct feed_req {
     char *base;
     char *if_none_match;       /* NULL: header absent */
     int64_t if_modified_since; /* seconds; -1: header absent or unreadable */
+    /* --threads, a channel found on other loops: what the best of them holds */
+    unsigned origin; /* the loop of conn (held) */
+    int found;       /* some loop has the channel */
+    int64_t created_ms;
+    size_t nheld;
+    cr_msg_t *held[FEED_MAX]; /* references, newest first */
 } feed_req_t;
 
 /* "http://<Host>" when the Host header is a plain host[:port], else a neutral origin. */
@@ -78,17 +86,17 @@ static int etag_matches(const char *list, const char *etag)
 
 static void feed_req_free(feed_req_t *f)
 {
+    for (size_t i = 0; i < f->nheld; i++)
+        cr_msg_unref(f->held[i]);
     free(f->channel);
     free(f->base);
     free(f->if_none_match);
     free(f);
 }
 
-static void answer(feed_req_t *f, cr_channel_t *ch)
+/* ch's newest live messages into list, newest first: how many (at most FEED_MAX). */
+static size_t collect(const cr_channel_t *ch, int64_t now, cr_msg_t **list)
 {
-    cr_conn_t *c = f->conn;
-    int64_t now = cr_now_ms();
-    cr_msg_t *list[FEED_MAX];
     size_t n = 0, bytes = 0;
     for (size_t i = ch->history.count; i > 0 && n < FEED_MAX; i--) {
         cr_msg_t *m = cr_history_at(&ch->history, i - 1);
@@ -99,7 +107,14 @@ static void answer(feed_req_t *f, cr_channel_t *ch)
         bytes += m->payload->len;
         list[n++] = m;
     }
-    int64_t updated = n ? list[0]->time_ms : ch->created_ms;
+    return n;
+}
+
+/* The feed of list[0..n) (newest first) of a channel created at created_ms. */
+static void answer(feed_req_t *f, cr_msg_t **list, size_t n, int64_t created_ms)
+{
+    cr_conn_t *c = f->conn;
+    int64_t updated = n ? list[0]->time_ms : created_ms;
     char newest[CR_MSGID_MAX_LEN], oldest[CR_MSGID_MAX_LEN], etag[2 * CR_MSGID_MAX_LEN + 48];
     if (n) {
         cr_msgid_format(list[0]->id, newest);
@@ -108,7 +123,7 @@ static void answer(feed_req_t *f, cr_channel_t *ch)
                  oldest);
     } else {
         snprintf(etag, sizeof(etag), "\"%s-empty-%lld\"", f->kind == CR_FEED_ATOM ? "atom" : "rss",
-                 (long long)ch->created_ms);
+                 (long long)created_ms);
     }
     int not_modified;
     if (f->if_none_match)
@@ -162,14 +177,54 @@ static void on_loaded(void *arg, int status)
     cr_conn_t *c = f->conn;
     /* Found again by name: the channel may have been dropped while the store read. */
     cr_channel_t *ch = cr_registry_find(&c->srv->reg, f->channel, f->channel_len);
-    if (status < 0)
+    if (status < 0) {
         cr_conn_error(c, status, "loading history");
-    else if (!ch)
+    } else if (!ch) {
         cr_conn_error(c, CR_ENOTFOUND, "the channel was deleted");
-    else
-        answer(f, ch);
+    } else {
+        cr_msg_t *list[FEED_MAX];
+        answer(f, list, collect(ch, cr_now_ms(), list), ch->created_ms);
+    }
     feed_req_free(f);
     cr_conn_request_done(c);
+}
+
+/* --threads: the request visits every other loop in turn, then comes back to its own. A loop
+ * that has the channel (a subscriber made it there) gives its creation time and, when they are
+ * newer than what the request holds, references to its newest messages (the same immutable
+ * messages every replica holds). */
+static void visit(cr_server_t *srv, void *arg)
+{
+    feed_req_t *f = arg;
+    cr_conn_t *c = f->conn;
+    if (srv->index == f->origin) {
+        if (!cr_conn_gone(c)) {
+            if (f->found)
+                answer(f, f->held, f->nheld, f->created_ms);
+            else
+                cr_conn_error(c, CR_ENOTFOUND, "no such channel");
+            cr_conn_request_done(c);
+        }
+        cr_conn_release(c);
+        feed_req_free(f);
+        return;
+    }
+    cr_channel_t *ch = srv->stopping ? NULL : cr_registry_find(&srv->reg, f->channel, f->channel_len);
+    if (ch) {
+        if (!f->found || ch->created_ms < f->created_ms)
+            f->created_ms = ch->created_ms;
+        f->found = 1;
+        cr_msg_t *list[FEED_MAX];
+        size_t n = collect(ch, cr_now_ms(), list);
+        if (n && (!f->nheld || cr_msgid_cmp(list[0]->id, f->held[0]->id) > 0)) {
+            for (size_t i = 0; i < f->nheld; i++)
+                cr_msg_unref(f->held[i]);
+            for (size_t i = 0; i < n; i++)
+                f->held[i] = cr_msg_ref(list[i]);
+            f->nheld = n;
+        }
+    }
+    cr_pool_call(srv->pool, (srv->index + 1) % cr_pool_size(srv->pool), visit, f);
 }
 
 void cr_api_feed(cr_conn_t *c, const cr_http_request_t *req, cr_span_t rest)
@@ -193,7 +248,7 @@ void cr_api_feed(cr_conn_t *c, const cr_http_request_t *req, cr_span_t rest)
         return;
     }
     cr_channel_t *ch = cr_registry_find(&c->srv->reg, name.ptr, name.len);
-    if (!ch) {
+    if (!ch && !c->srv->pool) {
         cr_conn_error(c, CR_ENOTFOUND, "no such channel");
         cr_conn_request_done(c);
         return;
@@ -213,6 +268,13 @@ void cr_api_feed(cr_conn_t *c, const cr_http_request_t *req, cr_span_t rest)
     if (ims && cr_http1_date_parse(ims->value.ptr, ims->value.len, &t) == 0)
         f->if_modified_since = t;
     cr_server_t *srv = c->srv;
+    if (!ch) {
+        /* --threads: maybe a channel of another loop only. */
+        f->origin = srv->index;
+        cr_conn_hold(c);
+        cr_pool_call(srv->pool, (srv->index + 1) % cr_pool_size(srv->pool), visit, f);
+        return;
+    }
     int r = srv->engine->ops->load(srv->engine, ch, CR_MSGID_NONE, cr_now_ms(), on_loaded, f);
     if (r < 0)
         on_loaded(f, r);

@@ -360,7 +360,7 @@ static void on_connection(uv_stream_t *l, int status)
     cr_outq_init(&c->outq);
     c->state = CR_CONN_BUSY; /* never reads HTTP requests */
     cr_list_push_back(&srv->conns, &c->link);
-    srv->nconns++;
+    size_t open = cr_server_conn_opened(srv);
     if (uv_accept(l, (uv_stream_t *)&c->tcp) < 0) {
         cr_conn_close(c, "accept failed");
         return;
@@ -369,9 +369,9 @@ static void on_connection(uv_stream_t *l, int status)
     uv_tcp_nodelay(&c->tcp, 1);
     /* Relay clients have no heartbeat of their own: let TCP find the dead ones. */
     uv_tcp_keepalive(&c->tcp, 1, RELAY_KEEPALIVE_S);
-    if (srv->nconns > srv->cfg.max_conns) {
+    if (open > srv->cfg.max_conns) {
         CR_BYTES_DEFINE(full, "err too many connections\n");
-        cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, srv->nconns - 1);
+        cr_log(CR_LOG_WARN, "%s: refused: %zu connections open (--max-conns)", c->peer, open - 1);
         cr_conn_send_all(c, full);
         cr_conn_end(c);
         return;

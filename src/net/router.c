@@ -81,12 +81,11 @@ void cr_router_handle(cr_conn_t *c, const cr_http_request_t *req, const char *bo
             cr_api_channel_stats(c, rest); /* may wait for the cluster's count: it ends the request */
             return;
         }
-        if (cr_span_eq(m, "DELETE"))
-            cr_api_channel_delete(c, rest);
-        else
-            return method_not_allowed(c, "GET, HEAD, POST, PUT, DELETE");
-        cr_conn_request_done(c);
-        return;
+        if (cr_span_eq(m, "DELETE")) {
+            cr_api_channel_delete(c, rest); /* may wait for every loop (--threads): it ends the request */
+            return;
+        }
+        return method_not_allowed(c, "GET, HEAD, POST, PUT, DELETE");
     }
     if (prefix(req->path, "/feed/", &rest)) {
         if (!get)

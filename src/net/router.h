@@ -51,7 +51,7 @@ void cr_api_sched_run(cr_server_t *srv);
 void cr_api_publish(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels, const char *body,
                     size_t len);
 void cr_api_channel_stats(cr_conn_t *c, cr_span_t channel);
-void cr_api_channel_delete(cr_conn_t *c, cr_span_t channel);
+void cr_api_channel_delete(cr_conn_t *c, cr_span_t channel); /* ends the request */
 void cr_api_channels(cr_conn_t *c);
 void cr_api_health(cr_conn_t *c);
 void cr_api_metrics(cr_conn_t *c);

@@ -3,7 +3,8 @@
  * /pub/{ch}/scheduled/{id} cancels one, and the server's schedule timer
  * publishes each one through the ordinary publish path when it is due, in
  * due-time order, getting its real message id then. A publish at a time in the
- * past is refused (400), never silently sent at once.
+ * past is refused (400), never silently sent at once. With --threads they all
+ * live on the hub: the other loops forward these requests there.
  * SPDX-License-Identifier: MIT */
 #include <stdlib.h>
 #include <string.h>
@@ -71,54 +72,114 @@ static void item_json(cr_buf_t *b, const cr_sched_item_t *it)
                   (long long)it->created_ms);
 }
 
-/* --- scheduling -------------------------------------------------------------------------------------- */
+/* --- requests: asked on the connection's loop, run on the hub --------------------------------------- */
 
-typedef struct pending {
-    cr_server_t *srv;
-    cr_conn_t *conn;
-    cr_sched_item_t *it;
-} pending_t;
+/* Scheduled pushes live in one heap, the hub's (the only loop without --threads). A request
+ * is checked on the connection's loop, run on the hub, and answered back on the connection's
+ * loop; with one loop all three are the same loop and no message is posted. */
+typedef struct sched_req sched_req_t;
+struct sched_req {
+    cr_conn_t *conn; /* held; touched on its own loop only */
+    unsigned origin; /* the loop of conn */
+    void (*run)(cr_server_t *hub, sched_req_t *q);
+    cr_server_t *hub;    /* set once it runs there */
+    cr_sched_item_t *it; /* add: the push to store; cancel: the one the store forgets */
+    cr_bytes_t *channel; /* list, cancel */
+    uint64_t id;         /* cancel */
+    int status;          /* the answer: an HTTP status, or a negative code with why */
+    const char *why;
+    cr_buf_t answer; /* its JSON */
+};
 
-static pending_t *pending_new(cr_conn_t *c, cr_sched_item_t *it)
+static void answered(cr_server_t *srv, void *arg)
 {
-    pending_t *p = cr_xcalloc(1, sizeof(*p));
-    p->srv = c->srv;
-    p->conn = c;
-    p->it = it;
+    (void)srv;
+    sched_req_t *q = arg;
+    cr_conn_t *c = q->conn;
+    if (!cr_conn_gone(c)) {
+        if (q->status < 0)
+            cr_conn_error(c, q->status, q->why);
+        else
+            cr_conn_respond_json(c, q->status, &q->answer);
+        cr_conn_request_done(c);
+    }
+    cr_conn_release(c);
+    cr_buf_free(&q->answer);
+    cr_bytes_unref(q->channel);
+    free(q);
+}
+
+/* On the hub: the answer goes back to the connection's loop. */
+static void finish(cr_server_t *hub, sched_req_t *q, int status, const char *why)
+{
+    q->status = status;
+    q->why = why;
+    if (hub->pool && q->origin != hub->index)
+        cr_pool_call(hub->pool, q->origin, answered, q);
+    else
+        answered(hub, q);
+}
+
+static void on_hub(cr_server_t *hub, void *arg)
+{
+    sched_req_t *q = arg;
+    if (hub->stopping) {
+        cr_sched_item_free(q->it);
+        q->it = NULL;
+        finish(hub, q, CR_EUNAVAIL, "the server is stopping");
+        return;
+    }
+    q->run(hub, q);
+}
+
+static void to_hub(cr_conn_t *c, sched_req_t *q, void (*run)(cr_server_t *hub, sched_req_t *q))
+{
+    cr_server_t *srv = c->srv;
+    q->conn = c;
+    q->origin = srv->index;
+    q->run = run;
     cr_conn_hold(c);
-    return p;
+    if (srv->pool && srv->index != 0)
+        cr_pool_call(srv->pool, 0, on_hub, q);
+    else
+        run(srv, q);
 }
 
-static void pending_end(pending_t *p)
-{
-    if (!cr_conn_gone(p->conn))
-        cr_conn_request_done(p->conn);
-    cr_conn_release(p->conn);
-    free(p);
-}
+/* --- scheduling -------------------------------------------------------------------------------------- */
 
 static void on_sched_stored(void *arg, int status)
 {
-    pending_t *p = arg;
-    cr_conn_t *c = p->conn;
+    sched_req_t *q = arg;
+    cr_server_t *hub = q->hub;
+    cr_sched_item_t *it = q->it;
+    q->it = NULL;
     if (status < 0) {
-        cr_log(CR_LOG_WARN, "%s: scheduling failed: %s", c->peer, cr_err_text(status));
-        if (!cr_conn_gone(c))
-            cr_conn_error(c, status, NULL);
-        cr_sched_item_free(p->it);
-    } else {
-        cr_buf_t b = CR_BUF_INIT;
-        item_json(&b, p->it);
-        cr_buf_puts(&b, ",\"scheduled\":true}\n");
-        if (!cr_conn_gone(c))
-            cr_conn_respond_json(c, 202, &b);
-        cr_buf_free(&b);
-        cr_log(CR_LOG_DEBUG, "%s: scheduled push %llu on %s", c->peer, (unsigned long long)p->it->id,
-               p->it->channels->data);
-        cr_sched_push(&p->srv->sched, p->it);
-        cr_server_sched_rearm(p->srv);
+        cr_log(CR_LOG_WARN, "scheduling a push on %s failed: %s", it->channels->data, cr_err_text(status));
+        cr_sched_item_free(it);
+        finish(hub, q, status, NULL);
+        return;
     }
-    pending_end(p);
+    item_json(&q->answer, it);
+    cr_buf_puts(&q->answer, ",\"scheduled\":true}\n");
+    cr_log(CR_LOG_DEBUG, "scheduled push %llu on %s", (unsigned long long)it->id, it->channels->data);
+    cr_sched_push(&hub->sched, it);
+    cr_server_sched_rearm(hub);
+    finish(hub, q, 202, NULL);
+}
+
+static void run_schedule(cr_server_t *hub, sched_req_t *q)
+{
+    q->hub = hub;
+    if (hub->sched.count >= SCHED_MAX_ITEMS) {
+        cr_sched_item_free(q->it);
+        q->it = NULL;
+        finish(hub, q, CR_EUNAVAIL, "too many scheduled pushes waiting");
+        return;
+    }
+    cr_sched_assign_id(&hub->sched, q->it);
+    int r = hub->engine->ops->sched_add(hub->engine, q->it, on_sched_stored, q);
+    if (r < 0)
+        on_sched_stored(q, r);
 }
 
 static int printable(cr_span_t s)
@@ -145,26 +206,18 @@ int cr_api_schedule(cr_conn_t *c, const cr_publish_in_t *in, int64_t due_ms, con
     }
     if (in->len > srv->cfg.max_body)
         return CR_EBODYTOOBIG;
-    if (srv->sched.count >= SCHED_MAX_ITEMS) {
-        *why = "too many scheduled pushes waiting";
-        return CR_EUNAVAIL;
-    }
     cr_bytes_t *chans = cr_bytes_copy(in->channels.ptr, in->channels.len);
     cr_bytes_t *payload = cr_bytes_copy(in->body ? in->body : "", in->len);
     cr_bytes_t *ctype = in->ctype.len ? cr_bytes_copy(in->ctype.ptr, in->ctype.len) : NULL;
     cr_bytes_t *ev = in->event.len ? cr_bytes_copy(in->event.ptr, in->event.len) : NULL;
-    cr_sched_item_t *it = cr_sched_item_new(chans, ctype, ev, payload, due_ms, cr_now_ms(), in->ttl_ms);
+    sched_req_t *q = cr_xcalloc(1, sizeof(*q));
+    /* Its only references are the item's: it can move to the hub's thread. */
+    q->it = cr_sched_item_new(chans, ctype, ev, payload, due_ms, cr_now_ms(), in->ttl_ms);
     cr_bytes_unref(chans);
     cr_bytes_unref(payload);
     cr_bytes_unref(ctype);
     cr_bytes_unref(ev);
-    if (srv->pool)
-        it->id = cr_pool_next_sched_id(srv->pool); /* one sequence for every loop */
-    cr_sched_assign_id(&srv->sched, it);
-    pending_t *p = pending_new(c, it);
-    int r = srv->engine->ops->sched_add(srv->engine, it, on_sched_stored, p);
-    if (r < 0)
-        on_sched_stored(p, r);
+    to_hub(c, q, run_schedule);
     return 0;
 }
 
@@ -178,23 +231,19 @@ static int by_due(const void *a, const void *b)
     return x->id < y->id ? -1 : x->id > y->id;
 }
 
-void cr_api_sched_list(cr_conn_t *c, cr_span_t channel)
+static void run_list(cr_server_t *hub, sched_req_t *q)
 {
-    cr_sched_t *s = &c->srv->sched;
-    if (!cr_channel_name_valid(channel.ptr, channel.len)) {
-        cr_conn_error(c, CR_ECHANNEL, "one channel name expected");
-        cr_conn_request_done(c);
-        return;
-    }
+    cr_sched_t *s = &hub->sched;
+    cr_bytes_t *ch = q->channel;
     cr_sched_item_t **items = cr_xmalloc((s->count ? s->count : 1) * sizeof(*items));
     size_t n = 0;
     for (size_t i = 0; i < s->count; i++)
-        if (cr_sched_item_has_channel(cr_sched_at(s, i), channel.ptr, channel.len))
+        if (cr_sched_item_has_channel(cr_sched_at(s, i), ch->data, ch->len))
             items[n++] = cr_sched_at(s, i);
     qsort(items, n, sizeof(*items), by_due);
     cr_buf_t b = CR_BUF_INIT;
     cr_buf_puts(&b, "{\"channel\":");
-    cr_json_string(&b, channel.ptr, channel.len);
+    cr_json_string(&b, ch->data, ch->len);
     cr_buf_printf(&b, ",\"count\":%zu,\"scheduled\":[", n);
     for (size_t i = 0; i < n; i++) {
         const cr_sched_item_t *it = items[i];
@@ -224,61 +273,78 @@ void cr_api_sched_list(cr_conn_t *c, cr_span_t channel)
     }
     cr_buf_puts(&b, "]}\n");
     free(items);
-    cr_conn_respond_json(c, 200, &b);
-    cr_buf_free(&b);
-    cr_conn_request_done(c);
+    q->answer = b;
+    finish(hub, q, 200, NULL);
+}
+
+void cr_api_sched_list(cr_conn_t *c, cr_span_t channel)
+{
+    if (!cr_channel_name_valid(channel.ptr, channel.len)) {
+        cr_conn_error(c, CR_ECHANNEL, "one channel name expected");
+        cr_conn_request_done(c);
+        return;
+    }
+    sched_req_t *q = cr_xcalloc(1, sizeof(*q));
+    q->channel = cr_bytes_copy(channel.ptr, channel.len);
+    to_hub(c, q, run_list);
 }
 
 static void on_cancelled(void *arg, int status)
 {
-    pending_t *p = arg;
-    cr_conn_t *c = p->conn;
+    sched_req_t *q = arg;
+    cr_server_t *hub = q->hub;
+    cr_sched_item_t *it = q->it;
+    q->it = NULL;
     if (status < 0) {
         /* Still stored, so still due: put it back. */
-        if (!cr_conn_gone(c))
-            cr_conn_error(c, status, NULL);
-        cr_sched_push(&p->srv->sched, p->it);
-        cr_server_sched_rearm(p->srv);
-    } else {
-        cr_buf_t b = CR_BUF_INIT;
-        item_json(&b, p->it);
-        cr_buf_puts(&b, ",\"cancelled\":true}\n");
-        if (!cr_conn_gone(c))
-            cr_conn_respond_json(c, 200, &b);
-        cr_buf_free(&b);
-        cr_sched_item_free(p->it);
+        cr_sched_push(&hub->sched, it);
+        cr_server_sched_rearm(hub);
+        finish(hub, q, status, NULL);
+        return;
     }
-    pending_end(p);
+    item_json(&q->answer, it);
+    cr_buf_puts(&q->answer, ",\"cancelled\":true}\n");
+    cr_sched_item_free(it);
+    finish(hub, q, 200, NULL);
+}
+
+static void run_cancel(cr_server_t *hub, sched_req_t *q)
+{
+    q->hub = hub;
+    cr_sched_item_t *it = cr_sched_find(&hub->sched, q->id);
+    if (!it || !cr_sched_item_has_channel(it, q->channel->data, q->channel->len)) {
+        finish(hub, q, CR_ENOTFOUND,
+               "no such scheduled push on this channel (unknown, cancelled or already sent)");
+        return;
+    }
+    cr_sched_remove(&hub->sched, it);
+    cr_server_sched_rearm(hub);
+    q->it = it;
+    int r = hub->engine->ops->sched_del(hub->engine, it->id, on_cancelled, q);
+    if (r < 0)
+        on_cancelled(q, r);
 }
 
 void cr_api_sched_cancel(cr_conn_t *c, cr_span_t channel, cr_span_t id)
 {
-    cr_server_t *srv = c->srv;
     uint64_t v = 0;
     int ok = id.len > 0 && id.len <= 19;
     for (size_t i = 0; ok && i < id.len; i++) {
         ok = id.ptr[i] >= '0' && id.ptr[i] <= '9';
         v = v * 10 + (uint64_t)(id.ptr[i] - '0');
     }
-    if (!cr_channel_name_valid(channel.ptr, channel.len)) {
-        cr_conn_error(c, CR_ECHANNEL, "one channel name expected");
+    if (!cr_channel_name_valid(channel.ptr, channel.len) || !ok) {
+        if (!cr_channel_name_valid(channel.ptr, channel.len))
+            cr_conn_error(c, CR_ECHANNEL, "one channel name expected");
+        else
+            cr_conn_error(c, CR_EPARAM, "a scheduled push id is a number");
         cr_conn_request_done(c);
         return;
     }
-    cr_sched_item_t *it = ok ? cr_sched_find(&srv->sched, v) : NULL;
-    if (!it || !cr_sched_item_has_channel(it, channel.ptr, channel.len)) {
-        cr_conn_error(c, ok ? CR_ENOTFOUND : CR_EPARAM,
-                      ok ? "no such scheduled push on this channel (unknown, cancelled or already sent)"
-                         : "a scheduled push id is a number");
-        cr_conn_request_done(c);
-        return;
-    }
-    cr_sched_remove(&srv->sched, it);
-    cr_server_sched_rearm(srv);
-    pending_t *p = pending_new(c, it);
-    int r = srv->engine->ops->sched_del(srv->engine, it->id, on_cancelled, p);
-    if (r < 0)
-        on_cancelled(p, r);
+    sched_req_t *q = cr_xcalloc(1, sizeof(*q));
+    q->channel = cr_bytes_copy(channel.ptr, channel.len);
+    q->id = v;
+    to_hub(c, q, run_cancel);
 }
 
 /* --- delivery --------------------------------------------------------------------------------------- */

@@ -71,6 +71,21 @@ static inline uint64_t cr_server_client_id(cr_server_t *srv)
 {
     return srv->pool ? cr_pool_next_client_id(srv->pool) : srv->next_client_id++;
 }
+/* --max-conns is one limit for the process: with --threads, net/worker.c counts every loop's
+ * connections (delta +1 or -1) and returns how many are open. */
+size_t cr_pool_conns_add(struct cr_pool *pool, int delta);
+/* A connection opened on srv's loop: how many the process has open now, this one included. */
+static inline size_t cr_server_conn_opened(cr_server_t *srv)
+{
+    srv->nconns++;
+    return srv->pool ? cr_pool_conns_add(srv->pool, 1) : srv->nconns;
+}
+static inline void cr_server_conn_closed(cr_server_t *srv)
+{
+    srv->nconns--;
+    if (srv->pool)
+        cr_pool_conns_add(srv->pool, -1);
+}
 /* Sets the scheduled-push timer to the first item's due time (after the heap changed). */
 void cr_server_sched_rearm(cr_server_t *srv);
 /* Binds and listens on cfg.listen_host:listen_port. 0 or a negative code (logged). */

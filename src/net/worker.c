@@ -29,12 +29,15 @@
  *  - Resume with a cursor the worker's replica has not reached yet (the client saw the
  *    message on another loop first): the catch-up waits for a round trip through the
  *    hub's inbox, after which the worker has every message the client can have seen.
- *  - Delete: told to the hub, which drops the channel from the store and tells the
- *    other loops. Channel stats: a count request posted to every loop, summed.
+ *  - Delete (asked on any loop): posted to the hub, which drops the channel from the store
+ *    and tells every loop; each tells its own subscribers, and the asking loop answers once
+ *    all have, with their sum (404 only when no loop had the channel). Channel stats: a count
+ *    request posted to every loop, summed.
  *  - Client ids are one sequence for all loops; a push to a client this loop does not
  *    have is run by whichever loop has it (net/client_push.c).
- *  - Scheduled pushes live in the heap of the loop that took them, and are stored
- *    through the hub (restored into the hub's heap after a restart).
+ *  - Scheduled pushes live in the hub's heap alone (and its store): a worker forwards
+ *    adding, listing and cancelling there and gets the answer back (net/sched_api.c);
+ *    the hub publishes them when due.
  *  - Not with the Redis store yet (cli/serve.c runs one loop then).
  *  - Retention: the hub's store prunes; each replica applies the same limits itself.
  *
@@ -62,8 +65,8 @@ typedef enum {
     IT_STORED,    /* -> worker: msg is stored: into the replica, fan out, count in gather */
     IT_PUBLISHED, /* -> the publishing loop: every loop fanned msg out; complete the publish */
     IT_FAILED,    /* -> worker: the append failed with status */
-    IT_DELETE,    /* -> hub: channel name was deleted on loop `from` */
-    IT_DELETED,   /* -> worker: forget channel name and tell its subscribers */
+    IT_DELETE,    /* -> hub: delete channel name (asked on loop `from`), counting in count */
+    IT_DELETED,   /* -> worker: forget channel name and tell its subscribers; count them (if count) */
     IT_SYNC,      /* -> hub: answer with IT_SYNCED (everything stored before is then in the inbox) */
     IT_SYNCED,    /* -> worker: the catch-up load may go on */
     IT_COUNT,     /* -> any loop: add the subscribers to channel name to count */
@@ -140,10 +143,11 @@ struct cr_pool {
     cr_engine_ops_t hub_ops, proxy_ops;
     unsigned next; /* the loop the next accepted connection goes to */
     _Atomic uint64_t next_client_id;
-    _Atomic uint64_t next_sched_id;
+    _Atomic size_t conns; /* open on every loop (--max-conns) */
     int lfd;
     uv_poll_t lpoll;
     int listening;
+    int ended; /* every loop has ended (set after their threads are joined): finish_all's turn */
 };
 
 /* --- inboxes ------------------------------------------------------------------------------------------ */
@@ -160,7 +164,8 @@ static item_t *item_new(item_kind_t kind, unsigned from)
 static void post(cr_pool_t *pool, unsigned to, item_t *it)
 {
     cr_mpsc_push(&pool->w[to].inbox, &it->node);
-    uv_async_send(&pool->w[to].wake);
+    if (!pool->ended)
+        uv_async_send(&pool->w[to].wake);
 }
 
 static void item_free(item_t *it)
@@ -171,6 +176,8 @@ static void item_free(item_t *it)
     cr_bytes_unref(it->name);
     free(it);
 }
+
+static void finish_all(cr_pool_t *pool);
 
 /* --- the hub: storing and telling ------------------------------------------------------------------- */
 
@@ -281,21 +288,79 @@ static void hub_arrived(void *arg, cr_channel_t *ch, cr_msg_t *msg)
     h->base.arrived(h->base.arrived_arg, ch, msg);
 }
 
-static void tell_deleted(cr_pool_t *pool, cr_bytes_t *name, unsigned except)
+static count_t *count_new(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
+                          void (*done)(void *arg, int status, size_t n), void *arg)
+{
+    count_t *c = cr_xcalloc(1, sizeof(*c));
+    atomic_init(&c->pending, pool->n);
+    atomic_init(&c->total, 0);
+    atomic_init(&c->found, 0);
+    c->origin = origin;
+    c->done = done;
+    c->arg = arg;
+    c->name = cr_bytes_ref(name);
+    return c;
+}
+
+/* Loop w's share of count c: the last loop to add sends the sum back to the asking loop. */
+static void count_add(worker_t *w, count_t *c, int found, size_t n)
+{
+    atomic_fetch_add_explicit(&c->total, n, memory_order_relaxed);
+    if (found)
+        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
+    if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
+        item_t *back = item_new(IT_COUNTED, w->index);
+        back->count = c;
+        post(w->pool, c->origin, back);
+    }
+}
+
+/* Every worker forgets channel name and tells its subscribers, after whatever the hub told it
+ * before; c (NULL: nobody waits) counts them. */
+static void tell_deleted(cr_pool_t *pool, cr_bytes_t *name, count_t *c)
 {
     for (unsigned i = 1; i < pool->n; i++) {
-        if (i == except)
-            continue;
         item_t *it = item_new(IT_DELETED, 0);
         it->name = cr_bytes_ref(name);
+        it->count = c;
         post(pool, i, it);
     }
+}
+
+/* Loop w forgets channel name, if it has it, and tells its subscribers (*told of them); the hub
+ * drops it from the store too. */
+static int delete_here(worker_t *w, cr_bytes_t *name, size_t *told)
+{
+    cr_server_t *srv = w->srv;
+    cr_channel_t *ch = cr_registry_find(&srv->reg, name->data, name->len);
+    *told = 0;
+    if (!ch)
+        return 0;
+    *told = cr_stream_channel_deleted(srv, ch);
+    if (w->index == 0)
+        w->pool->real->ops->drop(w->pool->real, ch);
+    else
+        cr_history_clear(&ch->history);
+    cr_registry_remove(&srv->reg, ch);
+    cr_log(CR_LOG_DEBUG, "channel %s deleted on loop %u (%zu subscribers told)", name->data, w->index, *told);
+    return 1;
+}
+
+/* On the hub: DELETE /pub/name. The store forgets it first, then every worker, each behind the
+ * messages the hub told it before: no replica keeps a message of the deleted channel or loses one
+ * published after. */
+static void hub_delete(cr_pool_t *pool, cr_bytes_t *name, count_t *c)
+{
+    size_t n;
+    int found = delete_here(&pool->w[0], name, &n);
+    tell_deleted(pool, name, c);
+    count_add(&pool->w[0], c, found, n);
 }
 
 static void hub_deleted(void *arg, cr_channel_t *ch)
 {
     hub_engine_t *h = arg;
-    tell_deleted(h->pool, ch->name, 0);
+    tell_deleted(h->pool, ch->name, NULL);
     h->base.deleted(h->base.arrived_arg, ch);
 }
 
@@ -346,14 +411,7 @@ static int hub_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, vo
 static int count_everywhere(cr_pool_t *pool, unsigned origin, cr_bytes_t *name,
                             void (*done)(void *arg, int status, size_t n), void *arg)
 {
-    count_t *c = cr_xcalloc(1, sizeof(*c));
-    atomic_init(&c->pending, pool->n);
-    atomic_init(&c->total, 0);
-    atomic_init(&c->found, 0);
-    c->origin = origin;
-    c->done = done;
-    c->arg = arg;
-    c->name = cr_bytes_ref(name);
+    count_t *c = count_new(pool, origin, name, done, arg);
     for (unsigned i = 0; i < pool->n; i++) {
         item_t *it = item_new(IT_COUNT, origin);
         it->count = c;
@@ -375,7 +433,9 @@ static int hub_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *
 static void hub_destroy(cr_engine_t *e)
 {
     hub_engine_t *h = (hub_engine_t *)e;
+    /* The store answers what it finished after the loop ended: those answers go round too. */
     h->pool->real->ops->destroy(h->pool->real);
+    finish_all(h->pool);
     h->pool->real = NULL;
     h->pool->hub_engine = NULL;
     free(h);
@@ -437,7 +497,6 @@ static int proxy_drop(cr_engine_t *e, cr_channel_t *ch)
     return 0;
 }
 
-
 static void copy_channel(cr_channel_t *from, void *arg)
 {
     cr_registry_t *reg = arg;
@@ -466,74 +525,17 @@ static void proxy_idle(cr_engine_t *e)
     (void)e;
 }
 
-/* Scheduled pushes taken on a worker live in its own heap and are published through the
- * hub when due; the store (the hub's) keeps a copy, so that they survive a restart (they
- * come back in the hub's heap). */
-typedef struct sched_op {
-    proxy_engine_t *p;
-    cr_sched_item_t *it; /* a copy for the store; NULL: delete id */
-    uint64_t id;
-    cr_engine_done_cb done;
-    void *arg;
-    int status;
-} sched_op_t;
-
-static void sched_op_answered(cr_server_t *srv, void *arg)
-{
-    (void)srv;
-    sched_op_t *op = arg;
-    if (op->done)
-        op->done(op->arg, op->status);
-    free(op);
-}
-
-static void sched_op_stored(void *arg, int status)
-{
-    sched_op_t *op = arg;
-    op->status = status;
-    cr_pool_call(op->p->pool, op->p->index, sched_op_answered, op);
-}
-
-static void sched_op_run(cr_server_t *hub, void *arg)
-{
-    (void)hub;
-    sched_op_t *op = arg;
-    cr_engine_t *real = op->p->pool->real;
-    int r = op->it ? real->ops->sched_add(real, op->it, sched_op_stored, op)
-                   : real->ops->sched_del(real, op->id, sched_op_stored, op);
-    if (op->it)
-        cr_sched_item_free(op->it);
-    op->it = NULL;
-    if (r < 0)
-        sched_op_stored(op, r);
-}
-
-static int proxy_sched_op(cr_engine_t *e, const cr_sched_item_t *it, uint64_t id, cr_engine_done_cb done,
-                          void *arg)
-{
-    proxy_engine_t *p = (proxy_engine_t *)e;
-    sched_op_t *op = cr_xcalloc(1, sizeof(*op));
-    op->p = p;
-    op->id = id;
-    op->done = done;
-    op->arg = arg;
-    if (it) {
-        op->it = cr_sched_item_new(it->channels, it->content_type, it->event, it->payload, it->due_ms,
-                                   it->created_ms, it->ttl_ms);
-        op->it->id = it->id;
-    }
-    cr_pool_call(p->pool, 0, sched_op_run, op);
-    return 0;
-}
-
+/* Scheduled pushes live in the hub's heap alone: net/sched_api.c sends every request there. */
 static int proxy_sched_add(cr_engine_t *e, const cr_sched_item_t *it, cr_engine_done_cb done, void *arg)
 {
-    return proxy_sched_op(e, it, it->id, done, arg);
+    (void)e, (void)it, (void)done, (void)arg;
+    return CR_ENOTSUP;
 }
 
 static int proxy_sched_del(cr_engine_t *e, uint64_t id, cr_engine_done_cb done, void *arg)
 {
-    return proxy_sched_op(e, NULL, id, done, arg);
+    (void)e, (void)id, (void)done, (void)arg;
+    return CR_ENOTSUP;
 }
 
 static int proxy_subscribers(cr_engine_t *e, cr_channel_t *ch, void (*done)(void *arg, int status, size_t n),
@@ -592,15 +594,7 @@ static void on_count_item(worker_t *w, item_t *it)
 {
     count_t *c = it->count;
     cr_channel_t *ch = cr_registry_find(&w->srv->reg, c->name->data, c->name->len);
-    if (ch) {
-        atomic_fetch_add_explicit(&c->total, ch->nsubs, memory_order_relaxed);
-        atomic_fetch_add_explicit(&c->found, 1, memory_order_relaxed);
-    }
-    if (atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
-        item_t *back = item_new(IT_COUNTED, w->index);
-        back->count = c;
-        post(w->pool, c->origin, back);
-    }
+    count_add(w, c, ch != NULL, ch ? ch->nsubs : 0);
 }
 
 static void handle(worker_t *w, item_t *it)
@@ -641,24 +635,15 @@ static void handle(worker_t *w, item_t *it)
         it->done(it->arg, it->status);
         break;
     case IT_DELETE:
-        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
-        if (ch) {
-            size_t n = cr_stream_channel_deleted(srv, ch);
-            cr_log(CR_LOG_DEBUG, "channel %s deleted on loop %u (%zu subscribers told here)", ch->name->data,
-                   it->from, n);
-            pool->real->ops->drop(pool->real, ch);
-            cr_registry_remove(&srv->reg, ch);
-        }
-        tell_deleted(pool, it->name, it->from);
+        hub_delete(pool, it->name, it->count);
         break;
-    case IT_DELETED:
-        ch = cr_registry_find(&srv->reg, it->name->data, it->name->len);
-        if (ch) {
-            cr_stream_channel_deleted(srv, ch);
-            cr_history_clear(&ch->history);
-            cr_registry_remove(&srv->reg, ch);
-        }
+    case IT_DELETED: {
+        size_t n;
+        int found = delete_here(w, it->name, &n);
+        if (it->count)
+            count_add(w, it->count, found, n);
         break;
+    }
     case IT_SYNC: {
         item_t *back = item_new(IT_SYNCED, 0);
         back->name = it->name;
@@ -717,6 +702,7 @@ cr_pool_t *cr_pool_new(unsigned n, cr_engine_t *real, cr_engine_t **hub_engine)
     pool->real = real;
     pool->lfd = -1;
     atomic_init(&pool->next_client_id, 1);
+    atomic_init(&pool->conns, 0);
     pool->hub_ops = hub_ops;
     pool->hub_ops.name = real->ops->name;
     pool->proxy_ops = proxy_ops;
@@ -741,6 +727,7 @@ static void run_worker(void *arg)
 {
     worker_t *w = arg;
     uv_run(w->loop, UV_RUN_DEFAULT);
+    cr_ws_thread_end();
 }
 
 static void join_server(cr_server_t *srv, cr_pool_t *pool, unsigned index)
@@ -755,7 +742,6 @@ int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
     w0->srv = hub;
     w0->loop = hub->loop;
     join_server(hub, pool, 0);
-    atomic_init(&pool->next_sched_id, hub->sched.next_id); /* after restore */
     uv_async_init(hub->loop, &w0->wake, on_inbox);
     w0->wake.data = w0;
     for (unsigned i = 1; i < pool->n; i++) {
@@ -857,21 +843,60 @@ void cr_pool_stop(cr_pool_t *pool)
             post(pool, i, item_new(IT_STOP, 0));
 }
 
-static void drain(worker_t *w)
+/* What is still in an inbox once every loop has ended (or while the hub's store is destroyed,
+ * answering what it finished) is finished on this, the main, thread: the loops' threads are
+ * joined, so this thread is every inbox's only consumer, and every loop's objects are still
+ * there (stopped) to be answered. A request is answered with CR_EUNAVAIL, never carried out;
+ * what was only to be told is dropped; a count or a publish waiting for several loops gets its
+ * answer. That may post more: rounds until every inbox is empty. */
+static void finish(worker_t *w, item_t *it)
 {
-    cr_mpsc_node_t *n;
-    while ((n = cr_mpsc_pop(&w->inbox))) {
-        item_t *it = CR_CONTAINER_OF(n, item_t, node);
-        if (it->kind == IT_COUNT || it->kind == IT_COUNTED) {
-            /* The count's last reference may be this item: leak nothing at exit. */
-            count_t *c = it->count;
-            if (it->kind == IT_COUNTED ||
-                atomic_fetch_sub_explicit(&c->pending, 1, memory_order_acq_rel) == 1) {
-                cr_bytes_unref(c->name);
-                free(c);
+    switch (it->kind) {
+    case IT_APPEND:
+        it->done(it->arg, CR_EUNAVAIL);
+        break;
+    case IT_STORED:
+        if (it->gather)
+            gather_add(w->pool, it->gather, 0);
+        break;
+    case IT_DELETE:
+        tell_deleted(w->pool, it->name, it->count);
+        count_add(w, it->count, 0, 0);
+        break;
+    case IT_DELETED:
+    case IT_COUNT:
+        if (it->count)
+            count_add(w, it->count, 0, 0);
+        break;
+    case IT_SYNCED:
+        it->done(it->arg, CR_EUNAVAIL);
+        break;
+    case IT_PUBLISHED:
+    case IT_FAILED:
+    case IT_SYNC:
+    case IT_COUNTED:
+    case IT_CALL: /* every loop's server is stopping: the functions called only answer */
+        handle(w, it);
+        break;
+    case IT_ACCEPT: /* item_free closes the fd */
+    case IT_STOP:
+        break;
+    }
+}
+
+static void finish_all(cr_pool_t *pool)
+{
+    for (int more = 1; more;) {
+        more = 0;
+        for (unsigned i = 0; i < pool->n; i++) {
+            cr_mpsc_node_t *n;
+            while ((n = cr_mpsc_pop(&pool->w[i].inbox))) {
+                item_t *it = CR_CONTAINER_OF(n, item_t, node);
+                finish(&pool->w[i], it);
+                item_free(it);
+                more = 1;
             }
         }
-        item_free(it);
     }
 }
 
@@ -883,35 +908,31 @@ void cr_pool_join(cr_pool_t *pool)
             uv_thread_join(&w->thread);
         w->running = 0;
     }
-    for (unsigned i = 1; i < pool->n; i++) {
+    pool->ended = 1; /* posts from now on only queue: nothing is woken */
+    for (unsigned i = 0; i < pool->n; i++) {
         worker_t *w = &pool->w[i];
-        if (!w->srv)
-            continue;
-        if (w->wake.loop) {
+        if (w->wake.loop && !uv_is_closing((uv_handle_t *)&w->wake)) {
             uv_close((uv_handle_t *)&w->wake, NULL);
             uv_run(w->loop, UV_RUN_NOWAIT);
         }
-        drain(w);
-        cr_server_free(w->srv);
-        uv_run(w->loop, UV_RUN_NOWAIT);
-        uv_loop_close(w->loop);
-        free(w->srv);
-        free(w->loop);
-        w->srv = NULL;
-        w->loop = NULL;
     }
-    worker_t *w0 = &pool->w[0];
-    if (w0->wake.loop && !uv_is_closing((uv_handle_t *)&w0->wake)) {
-        uv_close((uv_handle_t *)&w0->wake, NULL);
-        uv_run(w0->loop, UV_RUN_NOWAIT);
-    }
-    drain(w0);
+    finish_all(pool);
 }
 
 void cr_pool_free(cr_pool_t *pool)
 {
     if (!pool)
         return;
+    for (unsigned i = 1; i < pool->n; i++) {
+        worker_t *w = &pool->w[i];
+        if (!w->srv)
+            continue;
+        cr_server_free(w->srv);
+        uv_run(w->loop, UV_RUN_NOWAIT);
+        uv_loop_close(w->loop);
+        free(w->srv);
+        free(w->loop);
+    }
     free(pool->w);
     free(pool);
 }
@@ -922,16 +943,20 @@ int cr_pool_count(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, in
     return count_everywhere(srv->pool, srv->index, name, done, arg);
 }
 
-void cr_pool_channel_deleted(cr_server_t *srv, cr_bytes_t *name)
+int cr_pool_delete(cr_server_t *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                   void *arg)
 {
     cr_pool_t *pool = srv->pool;
+    count_t *c = count_new(pool, srv->index, name, done, arg);
     if (srv->index == 0) {
-        tell_deleted(pool, name, 0);
-        return;
+        hub_delete(pool, name, c);
+        return 0;
     }
     item_t *it = item_new(IT_DELETE, srv->index);
     it->name = cr_bytes_ref(name);
+    it->count = c;
     post(pool, 0, it);
+    return 0;
 }
 
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(cr_server_t *srv, void *arg), void *arg)
@@ -947,9 +972,11 @@ uint64_t cr_pool_next_client_id(cr_pool_t *pool)
     return atomic_fetch_add_explicit(&pool->next_client_id, 1, memory_order_relaxed);
 }
 
-uint64_t cr_pool_next_sched_id(cr_pool_t *pool)
+size_t cr_pool_conns_add(cr_pool_t *pool, int delta)
 {
-    return atomic_fetch_add_explicit(&pool->next_sched_id, 1, memory_order_relaxed);
+    if (delta > 0)
+        return atomic_fetch_add_explicit(&pool->conns, 1, memory_order_relaxed) + 1;
+    return atomic_fetch_sub_explicit(&pool->conns, 1, memory_order_relaxed) - 1;
 }
 
 unsigned cr_pool_size(const cr_pool_t *pool)

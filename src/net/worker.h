@@ -24,22 +24,26 @@ int cr_pool_start(cr_pool_t *pool, struct cr_server *hub);
 int cr_pool_listen(cr_pool_t *pool, const struct sockaddr *addr);
 /* From the hub's cr_server_stop: stops listening and tells every loop to stop. */
 void cr_pool_stop(cr_pool_t *pool);
-/* After the hub's loop ended: waits for the threads and frees the loops 1..n-1 and
- * what is still queued; the caller then frees the hub. */
+/* After the hub's loop ended: waits for the threads and finishes what is still queued
+ * between loops; the caller then frees the hub (whose store may answer its last appends),
+ * then the pool, which frees the loops 1..n-1. */
 void cr_pool_join(cr_pool_t *pool);
 void cr_pool_free(cr_pool_t *pool);
 
-/* DELETE /pub/<name> was answered on srv's loop: every other loop is told. */
-void cr_pool_channel_deleted(struct cr_server *srv, cr_bytes_t *name);
+/* DELETE /pub/<name> asked on srv's loop: the hub drops the channel from the store, every loop
+ * forgets it and tells its subscribers, then done runs on srv's loop with status 0 and how
+ * many subscribers were told, or CR_ENOTFOUND when no loop had the channel. 0. */
+int cr_pool_delete(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
+                   void *arg);
 /* Counts the subscribers to channel name on every loop, then calls done on srv's loop with
  * status 0, or CR_ENOTFOUND when no loop has the channel. 0. */
 int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *arg, int status, size_t n),
                   void *arg);
 /* Runs fn(srv, arg) on loop `to`'s thread, soon (for requests about what another loop
- * owns, such as a client's connection). */
+ * owns, such as a client's connection). fn runs even when the loops stop, at the last on the
+ * main thread once they have ended (srv->stopping is set then): it must then only answer and
+ * free, never start new work. */
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);
-/* A new scheduled push id: one sequence for all loops. */
-uint64_t cr_pool_next_sched_id(cr_pool_t *pool);
 /* How many loops the pool has, and one loop's server (for /health and /metrics sums:
  * read its counters with relaxed atomic loads). */
 unsigned cr_pool_size(const cr_pool_t *pool);

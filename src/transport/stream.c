@@ -139,7 +139,7 @@ size_t cr_stream_channel_deleted(cr_server_t *srv, cr_channel_t *ch)
         cr_subnode_t *node = CR_CONTAINER_OF(ch->subs.next, cr_subnode_t, link);
         cr_stream_t *s = (cr_stream_t *)node->sub;
         cr_list_remove(&node->link);
-        ch->nsubs--;
+        cr_channel_sub_unlinked(ch);
         n++;
         if (!s->ended && !s->sub.closing) {
             s->gone = ch->name;
@@ -375,18 +375,29 @@ static void begin(cr_stream_t *s)
 static void on_loaded(void *arg, int status)
 {
     cr_stream_t *s = arg;
+    cr_conn_t *c = s->conn;
+    if (--s->pending_loads > 0) {
+        if (status < 0 && !s->ended) {
+            cr_log(CR_LOG_WARN, "%s: history load failed: %s", c->peer, cr_err_text(status));
+            s->ended = 1;
+        }
+        return;
+    }
+    if (cr_conn_gone(c)) {
+        cr_conn_release(c); /* the stream goes with its connection, maybe now */
+        return;
+    }
     if (status < 0 && !s->ended) {
-        cr_log(CR_LOG_WARN, "%s: history load failed: %s", s->conn->peer, cr_err_text(status));
+        cr_log(CR_LOG_WARN, "%s: history load failed: %s", c->peer, cr_err_text(status));
         s->ended = 1;
     }
-    if (--s->pending_loads > 0)
-        return;
     if (s->ended) {
-        cr_conn_error(s->conn, status < 0 ? status : CR_EUNAVAIL, "loading history");
+        cr_conn_error(c, status < 0 ? status : CR_EUNAVAIL, "loading history");
         cr_stream_end(s);
-        return;
+    } else {
+        begin(s);
     }
-    begin(s);
+    cr_conn_release(c);
 }
 
 void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels)
@@ -448,6 +459,9 @@ void cr_subscribe(cr_conn_t *c, const cr_http_request_t *req, cr_span_t channels
     if (!tp->keeps_conn && !tp->input)
         c->discard_input = 1; /* a stream lasts until the connection ends */
     s->pending_loads = n;
+    /* A load may answer on a later turn (--threads: a round trip through the hub), maybe after
+     * the connection closed: the stream must last until then. */
+    cr_conn_hold(c);
     for (int i = 0; i < n; i++) {
         int r = srv->engine->ops->load(srv->engine, s->sub.nodes[i].ch, s->sub.nodes[i].cursor, now,
                                        on_loaded, s);

@@ -80,6 +80,8 @@ extern const cr_transport_t cr_transport_multipart; /* multipart/mixed */
 extern const cr_transport_t cr_transport_replace;   /* multipart/x-mixed-replace */
 extern const cr_transport_t cr_transport_pushlet;
 extern const cr_transport_t cr_transport_ws; /* WebSocket (RFC 6455) */
+/* A loop thread that ends (--threads) frees the WebSocket compressor it made (one per thread). */
+void cr_ws_thread_end(void);
 
 /* A stream on c with transport tp and nch channel nodes (not attached), its client
  * id assigned and registered so that POST /pub/@id reaches it. size (at least

@@ -44,6 +44,12 @@ typedef struct ws_state {
 /* One compressor per loop thread: frames are compressed there, once per message. */
 static _Thread_local cr_ws_deflater_t *deflater;
 
+void cr_ws_thread_end(void)
+{
+    cr_ws_deflater_free(deflater);
+    deflater = NULL;
+}
+
 static void ws_state_free(void *p)
 {
     ws_state_t *ws = p;

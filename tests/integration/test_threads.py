@@ -3,14 +3,20 @@ connections land on different loops. Subscribers on every loop get the same
 messages in the same order, whichever loop the publisher is on; a resume on
 another loop loses and repeats nothing; channel stats count every loop; a
 client-addressed push reaches a client on another loop; deleting a channel on
-one loop tells subscribers on all of them.
+one loop tells subscribers on all of them. What names a channel (DELETE, a feed)
+or a scheduled push is answered the same on every loop, and the limits and
+figures of the process (--max-conns, /metrics) count every loop.
 """
 import json
+import re
 import threading
+import time
+import xml.etree.ElementTree as ET
 
+import httpx
 import pytest
 
-from clients import NDJSONClient, Publisher, SSEClient, unique
+from clients import Conn, NDJSONClient, Publisher, SSEClient, assert_json_error, unique, wait_subscribers
 from conftest import Server
 
 THREADS = 3
@@ -151,3 +157,127 @@ def test_delete_tells_every_loop(srv):
         res = s.read(until=lambda r: r.closed or r.notices, timeout=10)
         assert res.datas == ["before"]
         s.close()
+
+
+def test_delete_answered_by_a_loop_that_never_saw_the_channel(srv):
+    # A subscriber makes the channel on its loop only; the next connection is on another loop.
+    for _ in range(THREADS):
+        ch = unique("thr")
+        sub = NDJSONClient(srv.port, ch).open()
+        wait_subscribers(srv.url, ch, 1)
+        with Publisher(srv.url) as p:
+            status, _, body = p.request("DELETE", f"/pub/{ch}")
+            assert status == 200, body
+            assert json.loads(body) == {"channel": ch, "deleted": True, "subscribers": 1}
+        res = sub.read(until=lambda r: r.closed or r.notices, timeout=10)
+        assert res.closed or res.notices
+        sub.close()
+    # Subscribers on every loop, asked on every loop: all are counted once, then it is gone.
+    for k in range(THREADS):
+        ch = unique("thr")
+        subs = [NDJSONClient(srv.port, ch).open() for _ in range(THREADS)]
+        wait_subscribers(srv.url, ch, THREADS)
+        with Publisher(srv.url) as p:
+            p.publish(ch, "before")
+        for _ in range(k):  # the DELETE goes to the next loop each round
+            httpx.get(srv.url + "/health")
+        with Publisher(srv.url) as p:
+            status, _, body = p.request("DELETE", f"/pub/{ch}")
+            assert status == 200 and json.loads(body)["subscribers"] == THREADS
+        for s in subs:
+            assert s.read(until=lambda r: r.closed or r.notices, timeout=10).datas == ["before"]
+            s.close()
+        for _ in range(THREADS):
+            with Publisher(srv.url) as p:
+                status, _, _ = p.request("DELETE", f"/pub/{ch}")
+                assert status == 404
+
+
+def test_feed_answered_by_every_loop(srv):
+    empty, full = unique("thr"), unique("thr")
+    sub = NDJSONClient(srv.port, empty).open()  # made on one loop, with nothing in it
+    wait_subscribers(srv.url, empty, 1)
+    with Publisher(srv.url) as p:
+        ids = [p.publish(full, f"f{i}")["id"] for i in range(5)]
+    # Each GET on a new connection, so every loop answers each of them.
+    etags, bodies = set(), set()
+    for _ in range(THREADS):
+        r = httpx.get(f"{srv.url}/feed/{empty}.atom")
+        assert r.status_code == 200 and ET.fromstring(r.content).find("{http://www.w3.org/2005/Atom}entry") is None
+        etags.add(r.headers["etag"])
+    for _ in range(THREADS):
+        r = httpx.get(f"{srv.url}/feed/{full}.rss")
+        assert r.status_code == 200
+        items = ET.fromstring(r.content).find("channel").findall("item")
+        assert [i.find("guid").text.rsplit("/", 1)[1] for i in items] == ids[::-1]
+        bodies.add(r.content)
+    for _ in range(THREADS):
+        assert httpx.get(f"{srv.url}/feed/{unique('never')}.atom").status_code == 404
+    assert len(etags) == 1 and len(bodies) == 1
+    sub.close()
+
+
+def test_scheduled_pushes_listed_and_cancelled_on_any_loop(srv):
+    ch = unique("thr")
+    made = []
+    for i in range(THREADS):  # scheduled from every loop
+        r = httpx.post(f"{srv.url}/pub/{ch}", content=f"s{i}".encode(), headers={"X-Delay": f"{i + 1}h"})
+        assert r.status_code == 202
+        made.append(r.json()["id"])
+    assert len(set(made)) == THREADS
+    for _ in range(THREADS):  # listed by every loop
+        listed = httpx.get(f"{srv.url}/pub/{ch}/scheduled").json()
+        assert [i["id"] for i in listed["scheduled"]] == made
+    for k, sid in enumerate(made):  # cancelled on loops other than the one that took them
+        for _ in range(k + 1):
+            httpx.get(srv.url + "/health")
+        r = httpx.delete(f"{srv.url}/pub/{ch}/scheduled/{sid}")
+        assert r.status_code == 200 and r.json()["cancelled"] is True
+        assert httpx.delete(f"{srv.url}/pub/{ch}/scheduled/{sid}").status_code == 404
+    for _ in range(THREADS):
+        assert httpx.get(f"{srv.url}/pub/{ch}/scheduled").json()["count"] == 0
+    # Taken on a worker loop, sent when due to subscribers on every loop.
+    subs = [hello(srv.port, ch) for _ in range(THREADS)]
+    for _ in range(THREADS):
+        r = httpx.post(f"{srv.url}/pub/{ch}", content=b"later", headers={"X-Delay": "1"})
+        assert r.status_code == 202
+    for s in subs:
+        assert s.read(n=THREADS, timeout=10).datas == ["later"] * THREADS
+        s.close()
+
+
+def metrics(url):
+    text = httpx.get(url + "/metrics").text
+    return {m[0]: int(m[1]) for m in re.findall(r"^(crier_\w+) (\d+)$", text, re.M)}
+
+
+def test_max_conns_and_metrics_count_every_loop(make_server):
+    s = make_server("--threads", str(THREADS), "--max-conns", "3", "--memory")
+    deadline = time.time() + 5
+    while httpx.get(s.url + "/health").json()["connections"] != 1:  # the start-up probe is gone
+        assert time.time() < deadline
+        time.sleep(0.05)
+    conns = []
+    for _ in range(3):  # one on each loop
+        c = Conn(s.port)
+        c.send(b"GET /health HTTP/1.1\r\nHost: t\r\n\r\n")
+        assert c.read_response().status == 200
+        conns.append(c)
+    extra = Conn(s.port)  # a loop with one connection refuses it: the process has three
+    r = extra.read_response()
+    assert_json_error(r, 503)
+    extra.close()
+    for c in conns:
+        c.close()
+    ch = unique("thr")
+    t = make_server("--threads", str(THREADS), "--memory")
+    subs = [hello(t.port, ch) for _ in range(2 * THREADS)]
+    wait_subscribers(t.url, ch, 2 * THREADS)
+    for _ in range(THREADS):
+        assert metrics(t.url)["crier_subscriptions"] == 2 * THREADS
+    for sub in subs:
+        sub.close()
+    deadline = time.time() + 5
+    while metrics(t.url)["crier_subscriptions"] != 0:
+        assert time.time() < deadline
+        time.sleep(0.05)
