@@ -229,6 +229,7 @@ int cr_cli_serve(int argc, char **argv)
     }
     if (cfg.outq_soft > cfg.outq_hard)
         cfg.outq_soft = cfg.outq_hard;
+    int threads_asked = cfg.threads != 0;
     if (cfg.threads == 0) {
         unsigned cores = uv_available_parallelism();
         cfg.threads = cores > 256 ? 256 : cores;
@@ -265,10 +266,9 @@ int cr_cli_serve(int argc, char **argv)
     if (cfg.threads > 1 && cfg.redis_urls[0]) {
         /* A node follows a Redis channel while it has subscribers on it, which the hub alone
          * would not see: not done yet. */
-        cr_log(CR_LOG_WARN,
-               "--threads %u (the default is one per core) with --redis is not supported yet: "
-               "running one event loop",
-               cfg.threads);
+        cr_log(threads_asked ? CR_LOG_WARN : CR_LOG_INFO,
+               "%u event loops (%s) with --redis are not supported yet: running one", cfg.threads,
+               threads_asked ? "--threads" : "one per core, the default");
         cfg.threads = 1;
     }
     if (cfg.threads > 1)
