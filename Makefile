@@ -74,9 +74,11 @@ run: deps
 	./$(BUILD)/crier serve --listen 0.0.0.0:8080
 
 # --- tests ----------------------------------------------------------------------------------------
+# The plain run serves every test from one event loop (--threads 1, what make bench measures);
+# the sanitizer run from the default, one loop per core, so both paths see the whole suite.
 test: deps-test
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory test-unit test-integration
+	@$(MAKE) --no-print-directory test-unit test-integration TEST_THREADS=1
 	@$(MAKE) --no-print-directory test-fuzz-short
 	@$(MAKE) --no-print-directory test-asan
 	@echo "ALL TESTS PASSED"
@@ -84,8 +86,11 @@ test: deps-test
 test-unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "UNIT $$t"; timeout 120 $$t; done
 
+# TEST_THREADS=N: every test server runs --threads N (empty: crier's default, one loop per core).
+TEST_THREADS ?=
 test-integration: $(BUILD)/crier
-	CRIER_BIN=$(abspath $(BUILD)/crier) timeout 1200 /usr/bin/python3 -m pytest -q -x tests/integration
+	CRIER_BIN=$(abspath $(BUILD)/crier) CRIER_TEST_THREADS=$(TEST_THREADS) \
+	    timeout 1200 /usr/bin/python3 -m pytest -q -x tests/integration
 
 # The unit and integration suites again, against an AddressSanitizer + UndefinedBehaviorSanitizer
 # build; LeakSanitizer runs at every server exit (the integration fixture fails on any report).
