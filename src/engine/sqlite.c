@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sched.h>
 
 #include "core/err.h"
 #include "engine/engine.h"
@@ -190,7 +189,6 @@ static void *writer_main(void *arg)
         }
         if (!e->todo.head)
             break;
-        if (getenv("CRIER_WYIELD")) { pthread_mutex_unlock(&e->mu); sched_yield(); pthread_mutex_lock(&e->mu); }
         oplist_t batch = e->todo;
         list_init(&e->todo);
         pthread_mutex_unlock(&e->mu);
