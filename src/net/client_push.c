@@ -161,17 +161,11 @@ static void delivery_error(cr_conn_t *c, int r)
     cr_conn_error(c, r == CR_ENOTFOUND ? r : CR_ESLOW, "the client was cut off and did not get it");
 }
 
-static void push(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *body, size_t len)
+/* The request was checked (check_request filled event). */
+static void push(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *event,
+                 size_t event_len, const char *body, size_t len)
 {
     cr_server_t *srv = c->srv;
-    char event[EVENT_NAME_MAX + 1];
-    size_t event_len = 0;
-    const char *why = NULL;
-    int err = check_request(req, event, &event_len, &why);
-    if (err) {
-        cr_conn_error(c, err, why);
-        return;
-    }
     cr_stream_t *s = find_client(c, target);
     if (!s)
         return;
@@ -238,28 +232,17 @@ static void remote_run(cr_server_t *srv, void *arg)
     }
 }
 
-/* 1 when the client is not on this loop and the request went to the others (answered later). */
-static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *body,
-                     size_t len, int is_push)
+/* 1 when the client is not on this loop and the request went to the others (answered later).
+ * event: a checked push's event name; NULL for a GET or HEAD. */
+static int forwarded(cr_conn_t *c, const cr_http_request_t *req, cr_span_t target, const char *event,
+                     size_t event_len, const char *body, size_t len)
 {
     cr_server_t *srv = c->srv;
     uint64_t id = 0;
     if (!srv->pool || cr_client_id_parse(target.ptr + 1, target.len - 1, &id) < 0 || id == 0 ||
         lookup(srv, id))
         return 0;
-    cr_msg_t *msg = NULL;
-    if (is_push) {
-        char event[EVENT_NAME_MAX + 1];
-        size_t event_len = 0;
-        const char *why = NULL;
-        int err = check_request(req, event, &event_len, &why);
-        if (err) {
-            cr_conn_error(c, err, why);
-            cr_conn_request_done(c);
-            return 1;
-        }
-        msg = addressed_msg(id, req, event, event_len, body, len, cr_now_ms());
-    }
+    cr_msg_t *msg = event ? addressed_msg(id, req, event, event_len, body, len, cr_now_ms()) : NULL;
     remote_t *rq = cr_xcalloc(1, sizeof(*rq));
     rq->c = c;
     rq->origin = srv->index;
@@ -279,11 +262,22 @@ void cr_client_push_route(cr_conn_t *c, const cr_http_request_t *req, cr_span_t 
 {
     cr_span_t m = req->method;
     int is_push = cr_span_eq(m, "POST") || cr_span_eq(m, "PUT");
+    char event[EVENT_NAME_MAX + 1];
+    size_t event_len = 0;
+    if (is_push) {
+        const char *why = NULL;
+        int err = check_request(req, event, &event_len, &why);
+        if (err) {
+            cr_conn_error(c, err, why);
+            cr_conn_request_done(c);
+            return;
+        }
+    }
     if ((is_push || cr_span_eq(m, "GET") || cr_span_eq(m, "HEAD")) &&
-        forwarded(c, req, target, body, len, is_push))
+        forwarded(c, req, target, is_push ? event : NULL, event_len, body, len))
         return;
     if (is_push) {
-        push(c, req, target, body, len);
+        push(c, req, target, event, event_len, body, len);
     } else if (cr_span_eq(m, "GET") || cr_span_eq(m, "HEAD")) {
         cr_stream_t *s = find_client(c, target);
         if (s)

@@ -18,7 +18,6 @@
 #include "proto/json_out.h"
 #include "transport/stream.h"
 
-#define SLAB_SIZE (64 * 1024)
 #define MAX_IOV 64
 #define LINGER_MS 2000
 
@@ -351,7 +350,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     if (!c->in || c->state == CR_CONN_CLOSING || c->discard_input) {
         buf->base = c->srv->slab;
-        buf->len = SLAB_SIZE;
+        buf->len = CR_SLAB_SIZE;
         return;
     }
     size_t limit = in_limit(c->srv);
@@ -364,6 +363,18 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     }
     buf->base = c->in + c->inlen;
     buf->len = c->incap - c->inlen;
+}
+
+cr_span_t cr_conn_process_slab(cr_conn_t *c, size_t nread, void (*run)(cr_conn_t *c))
+{
+    c->in = c->srv->slab;
+    c->inlen = nread;
+    c->incap = CR_SLAB_SIZE;
+    run(c);
+    cr_span_t rest = {c->in, c->inlen};
+    c->in = NULL;
+    c->inlen = c->incap = 0;
+    return rest;
 }
 
 static void keep_leftover(cr_conn_t *c, const char *data, size_t len)
@@ -413,17 +424,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     if (c->state == CR_CONN_CLOSING || c->discard_input)
         return;
     if (from_slab) {
-        /* Process straight from the slab; keep only what is left over. */
-        c->in = c->srv->slab;
-        c->inlen = (size_t)nread;
-        c->incap = SLAB_SIZE;
-        process(c);
-        char *rest = c->in;
-        size_t restlen = c->inlen;
-        c->in = NULL;
-        c->inlen = c->incap = 0;
+        cr_span_t rest = cr_conn_process_slab(c, (size_t)nread, process);
         if (!uv_is_closing((uv_handle_t *)&c->tcp))
-            keep_leftover(c, rest, restlen);
+            keep_leftover(c, rest.ptr, rest.len);
         return;
     }
     c->inlen += (size_t)nread;

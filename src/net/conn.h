@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include "core/buf.h"
+#include "core/bytes.h"
 #include "core/list.h"
 #include "core/timerq.h"
 #include "net/outq.h"
@@ -56,6 +57,11 @@ typedef struct cr_conn {
     uint32_t holds;           /* pending store operations that will still use c */
     char peer[56];
 } cr_conn_t;
+
+/* Processes, with run(c), the nread bytes libuv read into the loop's slab, in place as c's
+ * input (c holds no buffer of its own then). Returns what run left unconsumed: it points
+ * into the slab, so the caller copies what it keeps before the next read. */
+cr_span_t cr_conn_process_slab(cr_conn_t *c, size_t nread, void (*run)(cr_conn_t *c));
 
 /* Names c->peer "<prefix><address>:<port>" for log lines. */
 void cr_conn_peer_name(cr_conn_t *c, const char *prefix);

@@ -15,7 +15,6 @@
 #include "proto/relay_line.h"
 #include "transport/stream.h"
 
-#define SLAB_SIZE (64 * 1024)
 /* A partial line is kept in a buffer this big: a whole line and its "\r\n" fit. */
 #define PARTIAL_CAP 2048
 #define RELAY_KEEPALIVE_S 60
@@ -287,7 +286,7 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     (void)suggested;
     if (!c->in) {
         buf->base = c->srv->slab;
-        buf->len = SLAB_SIZE;
+        buf->len = CR_SLAB_SIZE;
         return;
     }
     buf->base = c->in + c->inlen;
@@ -313,20 +312,13 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         return;
     if (buf->base == c->srv->slab) {
         /* Lines are handled straight from the slab; only a partial line is kept. */
-        c->in = c->srv->slab;
-        c->inlen = (size_t)nread;
-        c->incap = SLAB_SIZE;
-        process(c);
-        char *rest = c->in;
-        size_t restlen = c->inlen;
-        c->in = NULL;
-        c->inlen = c->incap = 0;
-        if (restlen && !closing(c)) {
+        cr_span_t rest = cr_conn_process_slab(c, (size_t)nread, process);
+        if (rest.len && !closing(c)) {
             /* More than a line's worth left means a command is waiting on the store. */
-            c->incap = restlen > PARTIAL_CAP / 2 ? restlen * 2 : PARTIAL_CAP;
+            c->incap = rest.len > PARTIAL_CAP / 2 ? rest.len * 2 : PARTIAL_CAP;
             c->in = cr_xmalloc(c->incap);
-            memcpy(c->in, rest, restlen);
-            c->inlen = restlen;
+            memcpy(c->in, rest.ptr, rest.len);
+            c->inlen = rest.len;
         }
         return;
     }

@@ -219,7 +219,7 @@ static int server_init(cr_server_t *srv, uv_loop_t *loop, const cr_config_t *cfg
     cr_list_init(&srv->conns);
     cr_list_init(&srv->dirty);
     cr_list_init(&srv->reap);
-    srv->slab = cr_xmalloc(64 * 1024);
+    srv->slab = cr_xmalloc(CR_SLAB_SIZE);
     srv->started_ms = cr_now_ms();
     srv->next_client_id = 1;
     uv_timer_init(loop, &srv->sweep);

@@ -18,6 +18,9 @@
 #include "net/config.h"
 #include "proto/http1_parse.h"
 
+/* The loop's shared read buffer: a read lands there when its connection holds no input. */
+#define CR_SLAB_SIZE (64 * 1024)
+
 typedef struct cr_server {
     uv_loop_t *loop;
     cr_config_t cfg;
@@ -52,7 +55,7 @@ typedef struct cr_server {
     int64_t started_ms;
     int64_t last_prune_ms;
     cr_http_request_t req; /* scratch for the request being handled (one loop, one at a time) */
-    char *slab;            /* shared read buffer: idle connections hold no input buffer */
+    char *slab;            /* shared read buffer (CR_SLAB_SIZE): idle connections hold no input buffer */
     int stopping;
     /* counters for /health and /metrics */
     uint64_t published, delivered, slow_cutoffs, requests, bad_requests;
