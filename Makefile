@@ -103,7 +103,7 @@ FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c))
 # The pure decoders of the Redis engine (no hiredis in them) are fuzzed too.
 FUZZ_LIB_SRC += src/engine/redis_url.c src/engine/redis_msg.c
-build-fuzz/%: fuzz/%.c $(FUZZ_LIB_SRC)
+build-fuzz/%: fuzz/%.c fuzz/fuzz_check.h $(FUZZ_LIB_SRC)
 	@mkdir -p build-fuzz
 	@echo "FUZZ $@"
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -fsanitize=fuzzer,address,undefined \

@@ -7,12 +7,7 @@
 #include <string.h>
 
 #include "proto/accept.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 static const char *const offers[] = {
     "*/*",        "text/event-stream", "application/x-ndjson",     "multipart/mixed",

@@ -9,12 +9,7 @@
 
 #include "core/err.h"
 #include "proto/chunked.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 typedef struct result {
     ssize_t err;

@@ -12,12 +12,7 @@
 #include "core/channel.h"
 #include "core/cursor.h"
 #include "core/err.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

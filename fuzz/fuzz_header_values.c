@@ -14,12 +14,7 @@
 #include "core/msg.h"
 #include "core/sched.h"
 #include "proto/http1_write.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -11,15 +11,10 @@
 #include "core/err.h"
 #include "proto/chunked.h"
 #include "proto/http1_parse.h"
+#include "fuzz_check.h"
 
 #define MAX_HEAD 2048
 #define MAX_BODY 65536
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
 
 static int span_in(cr_span_t s, const char *p, size_t n)
 {

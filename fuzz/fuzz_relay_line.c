@@ -12,12 +12,7 @@
 
 #include "core/err.h"
 #include "proto/relay_line.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 static void check_span(cr_span_t s, cr_span_t line)
 {

@@ -11,12 +11,7 @@
 #include "core/buf.h"
 #include "core/err.h"
 #include "proto/sse_parse.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 typedef struct result {
     cr_buf_t log; /* every event as len-prefixed type, data and id */

@@ -15,12 +15,7 @@
 #include "proto/json_out.h"
 #include "proto/ws_deflate.h"
 #include "proto/ws_frame.h"
-
-static void check(int ok)
-{
-    if (!ok)
-        __builtin_trap();
-}
+#include "fuzz_check.h"
 
 typedef struct result {
     cr_buf_t events;

@@ -89,6 +89,8 @@ struct cr_engine {
 /* Applies e's count and age retention, and message TTLs, to every channel's history in
  * e->reg at now_ms: the whole of pruning for a store that keeps nothing else (memory.c). */
 void cr_engine_prune_histories(cr_engine_t *e, int64_t now_ms);
+/* ops->drop for an engine whose store is the channel's history ring: clears it. */
+int cr_engine_drop_history(cr_engine_t *e, cr_channel_t *ch);
 
 /* The pure in-memory store. reg is borrowed and must outlive the engine. */
 cr_engine_t *cr_engine_memory_new(cr_registry_t *reg, const cr_engine_config_t *cfg);

@@ -28,7 +28,7 @@ static int mem_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_t 
     return 0;
 }
 
-static int mem_drop(cr_engine_t *e, cr_channel_t *ch)
+int cr_engine_drop_history(cr_engine_t *e, cr_channel_t *ch)
 {
     (void)e;
     cr_history_clear(&ch->history);
@@ -96,7 +96,7 @@ static const cr_engine_ops_t memory_ops = {
     .name = "memory",
     .append = mem_append,
     .load = mem_load,
-    .drop = mem_drop,
+    .drop = cr_engine_drop_history,
     .prune = cr_engine_prune_histories,
     .restore = mem_restore,
     .flush = mem_idle,

@@ -490,13 +490,6 @@ static int proxy_load(cr_engine_t *e, cr_channel_t *ch, cr_msgid_t after, int64_
     return 0;
 }
 
-static int proxy_drop(cr_engine_t *e, cr_channel_t *ch)
-{
-    (void)e;
-    cr_history_clear(&ch->history);
-    return 0;
-}
-
 static void copy_channel(cr_channel_t *from, void *arg)
 {
     cr_registry_t *reg = arg;
@@ -553,7 +546,7 @@ static void proxy_destroy(cr_engine_t *e)
 static const cr_engine_ops_t proxy_ops = {
     .append = proxy_append,
     .load = proxy_load,
-    .drop = proxy_drop,
+    .drop = cr_engine_drop_history,
     .prune = cr_engine_prune_histories,
     .restore = proxy_restore,
     .flush = proxy_idle,
