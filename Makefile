@@ -74,13 +74,13 @@ run: deps
 	./$(BUILD)/crier serve --listen 0.0.0.0:8080
 
 # --- tests ----------------------------------------------------------------------------------------
-# The plain run serves every test from one event loop (--threads 1, what make bench measures);
-# the sanitizer run from the default, one loop per core, so both paths see the whole suite.
+# The plain run serves every test with the default, one event loop per core; the sanitizer run
+# from one loop (--threads 1, what make bench measures), so both paths see the whole suite.
 test: deps-test
 	@$(MAKE) --no-print-directory check-layers
-	@$(MAKE) --no-print-directory test-unit test-integration TEST_THREADS=1
+	@$(MAKE) --no-print-directory test-unit test-integration
 	@$(MAKE) --no-print-directory test-fuzz-short
-	@$(MAKE) --no-print-directory test-asan
+	@$(MAKE) --no-print-directory test-asan TEST_THREADS=1
 	@echo "ALL TESTS PASSED"
 
 test-unit: $(UNIT_BIN)
