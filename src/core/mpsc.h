@@ -3,7 +3,8 @@
  * store, wait-free; pop never blocks and never takes a lock. The queue allocates
  * nothing: a node is embedded in the item it carries (CR_CONTAINER_OF gets it back).
  * Items pushed by one producer come out in the order that producer pushed them.
- * No I/O and no wake-up: the owner pairs it with its own (uv_async_send after push).
+ * No I/O and no wake-up: the owner pairs it with its own (uv_async_send after push, with a
+ * seq_cst fence between them: see post() in net/worker.c).
  * SPDX-License-Identifier: MIT */
 #ifndef CR_CORE_MPSC_H
 #define CR_CORE_MPSC_H

@@ -46,6 +46,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -164,6 +165,14 @@ static item_t *item_new(item_kind_t kind, unsigned from)
 static void post(cr_pool_t *pool, unsigned to, item_t *it)
 {
     cr_mpsc_push(&pool->w[to].inbox, &it->node);
+    /* uv_async_send first reads the handle's pending flag and does nothing if it is set.
+     * Without a full fence that read may pass our store linking the item in (a store
+     * then a load: x86 reorders them too), and the loop may clear the flag and drain
+     * its inbox before the store lands: the item would wait for the next post, forever
+     * if none comes (a pipelining client across loops hung so, once in a few hundred
+     * runs). The fence orders them: either our send wakes the loop, or its drain sees
+     * the item. */
+    atomic_thread_fence(memory_order_seq_cst);
     if (!pool->ended)
         uv_async_send(&pool->w[to].wake);
 }
