@@ -30,6 +30,9 @@ def free_port():
 class Server:
     """A running crier: .url, .port, .proc, .log() returns its stderr so far."""
 
+    live = []   # started and not stopped yet
+    started = 0  # how many were ever started: each server's serial number
+
     def __init__(self, *flags):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
@@ -48,6 +51,9 @@ class Server:
         self.proc = subprocess.Popen(
             [CRIER, "serve", "--listen", f"127.0.0.1:{self.port}", "--log-level", "debug", *flags],
             stdout=self.logfile, stderr=subprocess.STDOUT, env=env)
+        Server.started += 1
+        self.serial = Server.started
+        Server.live.append(self)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:
@@ -70,6 +76,8 @@ class Server:
 
     def stop(self):
         """SIGTERM, wait; a sanitizer report or a non-zero exit fails the test."""
+        if self in Server.live:
+            Server.live.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -96,6 +104,22 @@ def sanitized_build():
             return b"__asan_init" in f.read()
     except OSError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def no_server_left_running():
+    """Stops, after each test, the servers it started and did not stop (it failed before
+    it could, or forgot): none outlives its test, and each still gets its exit checked."""
+    before = Server.started
+    yield
+    errors = []
+    for s in [s for s in Server.live if s.serial > before]:
+        try:
+            s.stop()
+        except Exception as e:  # every leftover is stopped before the first error is told
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 @pytest.fixture(scope="module")
