@@ -94,12 +94,16 @@ static void feed_req_free(feed_req_t *f)
     free(f);
 }
 
-/* ch's newest live messages into list, newest first: how many (at most FEED_MAX). */
-static size_t collect(const cr_channel_t *ch, int64_t now, cr_msg_t **list)
+/* ch's newest live messages into list, newest first: how many (at most FEED_MAX). Those past
+ * their TTL or the age limit (max_age_ms, 0: none) are left out: another loop's replica is not
+ * pruned for the request, and its own pruning runs once a second. */
+static size_t collect(const cr_channel_t *ch, int64_t now, int64_t max_age_ms, cr_msg_t **list)
 {
     size_t n = 0, bytes = 0;
     for (size_t i = ch->history.count; i > 0 && n < FEED_MAX; i--) {
         cr_msg_t *m = cr_history_at(&ch->history, i - 1);
+        if (max_age_ms && m->time_ms + max_age_ms <= now)
+            continue;
         if (m->expires_ms && m->expires_ms <= now)
             continue;
         if (n > 0 && bytes + m->payload->len > FEED_MAX_BYTES)
@@ -183,7 +187,7 @@ static void on_loaded(void *arg, int status)
         cr_conn_error(c, CR_ENOTFOUND, "the channel was deleted");
     } else {
         cr_msg_t *list[FEED_MAX];
-        answer(f, list, collect(ch, cr_now_ms(), list), ch->created_ms);
+        answer(f, list, collect(ch, cr_now_ms(), c->srv->engine->cfg.max_age_ms, list), ch->created_ms);
     }
     feed_req_free(f);
     cr_conn_request_done(c);
@@ -215,7 +219,7 @@ static void visit(cr_server_t *srv, void *arg)
             f->created_ms = ch->created_ms;
         f->found = 1;
         cr_msg_t *list[FEED_MAX];
-        size_t n = collect(ch, cr_now_ms(), list);
+        size_t n = collect(ch, cr_now_ms(), srv->engine->cfg.max_age_ms, list);
         if (n && (!f->nheld || cr_msgid_cmp(list[0]->id, f->held[0]->id) > 0)) {
             for (size_t i = 0; i < f->nheld; i++)
                 cr_msg_unref(f->held[i]);
