@@ -55,6 +55,7 @@ typedef enum cr_wire {
     CR_WIRE_WS,         /* one WebSocket frame: text for UTF-8 payloads, binary otherwise */
     CR_WIRE_WS_DEFLATE, /* the same frame compressed (permessage-deflate, no context takeover) */
     CR_WIRE_WS_JSON,    /* one WebSocket text frame holding the message's JSON object (crier.json) */
+    CR_WIRE_WS_JSON_DEFLATE, /* the same frame compressed (crier.json with permessage-deflate) */
     CR_WIRE_COUNT
 } cr_wire_t;
 

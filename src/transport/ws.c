@@ -103,13 +103,17 @@ static cr_bytes_t *encode_plain(const cr_msg_t *m)
     return f;
 }
 
-static cr_bytes_t *encode_deflate(const cr_msg_t *m)
+/* The compressed frame of data, or NULL when compression would not shrink it. */
+static cr_bytes_t *deflate_frame(int op, const char *data, size_t len)
 {
-    const cr_bytes_t *p = m->payload;
-    int op = frame_opcode(m);
     if (!deflater)
         deflater = cr_ws_deflater_new();
-    cr_bytes_t *f = cr_ws_deflate_frame(deflater, op, p->data, p->len);
+    return cr_ws_deflate_frame(deflater, op, data, len);
+}
+
+static cr_bytes_t *encode_deflate(const cr_msg_t *m)
+{
+    cr_bytes_t *f = deflate_frame(frame_opcode(m), m->payload->data, m->payload->len);
     if (f)
         return f;
     /* Compression would not help: the plain frame serves both kinds of subscriber. */
@@ -125,6 +129,17 @@ static cr_bytes_t *encode_json(const cr_msg_t *m)
     cr_buf_free(&j);
     cr_buf_free(&b);
     return f;
+}
+
+static cr_bytes_t *encode_json_deflate(const cr_msg_t *m)
+{
+    cr_buf_t j = CR_BUF_INIT;
+    cr_msg_json(&j, m);
+    cr_bytes_t *f = deflate_frame(CR_WS_OP_TEXT, j.data, j.len);
+    cr_buf_free(&j);
+    if (f)
+        return f;
+    return cr_bytes_ref(cr_msg_frame((cr_msg_t *)m, CR_WIRE_WS_JSON, encode_json));
 }
 
 /* --- per-connection frames --------------------------------------------------------------------- */
@@ -263,7 +278,9 @@ static int ws_deliver(cr_stream_t *s, cr_msg_t *msg, size_t idx)
     ws_state_t *ws = s->priv;
     (void)idx;
     if (ws->protocol == PROTO_JSON)
-        return cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_WS_JSON, encode_json));
+        return cr_stream_send(s, ws->dfl.enabled
+                                     ? cr_msg_frame(msg, CR_WIRE_WS_JSON_DEFLATE, encode_json_deflate)
+                                     : cr_msg_frame(msg, CR_WIRE_WS_JSON, encode_json));
     if (ws->dfl.enabled)
         return cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_WS_DEFLATE, encode_deflate));
     return cr_stream_send(s, cr_msg_frame(msg, CR_WIRE_WS, encode_plain));

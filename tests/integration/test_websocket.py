@@ -579,3 +579,23 @@ def test_crier_json_subprotocol_and_resume_from_the_last_id(srv):
             assert sorted((g["channel"], g["data"]) for g in got) == [("js1", "one-later"), ("js2", "two-later")]
         pub.close()
     run(main())
+
+
+def test_crier_json_frames_are_compressed_with_permessage_deflate(srv):
+    ws = RawWS(srv.port, "/sub/jszip", headers={
+        "Sec-WebSocket-Protocol": "crier.json", "Sec-WebSocket-Extensions": "permessage-deflate"})
+    assert ws.headers["sec-websocket-protocol"] == "crier.json"
+    assert ws.headers["sec-websocket-extensions"].startswith("permessage-deflate")
+    ws.recv_json()  # crier-hello
+    text = "a compressible message " * 40
+    sent = Publisher(srv.url).publish("jszip", text)
+    b0, payload = ws.recv_frame()
+    assert b0 == 0xC1  # FIN + RSV1 + text: the JSON object, compressed
+    m = json.loads(zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff"))
+    assert (m["id"], m["channel"], m["data"]) == (sent["id"], "jszip", text)
+    assert len(payload) < len(text)
+    # No context takeover: the next frame inflates on its own too.
+    Publisher(srv.url).publish("jszip", text, event="again")
+    b0, payload = ws.recv_frame()
+    m = json.loads(zlib.decompressobj(-15).decompress(payload + b"\x00\x00\xff\xff"))
+    assert b0 == 0xC1 and (m["data"], m["event"]) == (text, "again")
