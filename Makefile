@@ -127,10 +127,10 @@ check-layers:
 	@echo "layers ok"
 
 format:
-	clang-format -i src/*/*.[ch] tests/unit/*.c fuzz/*.c
+	clang-format -i src/*/*.[ch] tests/unit/*.c fuzz/*.c bench/*.[ch]
 
 format-check:
-	clang-format --dry-run --Werror src/*/*.[ch] tests/unit/*.c fuzz/*.c
+	clang-format --dry-run --Werror src/*/*.[ch] tests/unit/*.c fuzz/*.c bench/*.[ch]
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -396,7 +396,8 @@ static size_t ws_frames(lg_t *lg, conn_t *c, const char *p, size_t n, int64_t no
             break;
         int op = h[0] & 0x0F;
         static const char notice[] = "{\"event\":\"crier-"; /* crier's notices are JSON objects */
-        int is_notice = op == 1 && len >= sizeof(notice) - 1 && memcmp(p + off + hl, notice, sizeof(notice) - 1) == 0;
+        int is_notice =
+            op == 1 && len >= sizeof(notice) - 1 && memcmp(p + off + hl, notice, sizeof(notice) - 1) == 0;
         if ((op == 1 || op == 2) && !is_notice)
             on_payload(lg, c, p + off + hl, (size_t)len, now);
         else if (op == 9)
@@ -551,7 +552,8 @@ static void process(lg_t *lg, conn_t *c, char *b, size_t dec_end, size_t total, 
             size_t used;
             end = raw + lg_chunk_decode(&c->ck, b + raw, total - raw, &used);
         }
-        pos += lg->o.ws ? ws_frames(lg, c, b + pos, end - pos, now) : sse_lines(lg, c, b + pos, end - pos, now);
+        pos +=
+            lg->o.ws ? ws_frames(lg, c, b + pos, end - pos, now) : sse_lines(lg, c, b + pos, end - pos, now);
         total = end;
         break;
     }
@@ -976,8 +978,11 @@ static void print_common(const lg_t *lg)
     const opts_t *o = &lg->o;
     printf("\"server\":\"%s\",\"tag\":\"%s\",\"transport\":\"%s\",\"subs\":%d,\"channels\":%d,\"pubs\":%d,"
            "\"window\":%d,\"rate\":%.0f,\"size\":%d,",
-           o->name, o->tag, o->transport == K_LP ? "longpoll" : o->ws ? "ws" : "sse", o->subs, o->channels, o->pubs,
-           o->window, o->rate, o->size);
+           o->name, o->tag,
+           o->transport == K_LP ? "longpoll"
+           : o->ws              ? "ws"
+                                : "sse",
+           o->subs, o->channels, o->pubs, o->window, o->rate, o->size);
 }
 
 static void report(lg_t *lg)
@@ -1175,12 +1180,17 @@ static int run_idle(const opts_t *o)
         waitpid(pids[k], NULL, 0);
     double connect_s = t_ready > t0 ? (double)(t_ready - t0) / 1e9 : 0;
     printf("{\"server\":\"%s\",\"tag\":\"%s\",\"transport\":\"%s\",\"subs\":%d,\"channels\":%d,\"procs\":%d,",
-           o->name, o->tag, o->transport == K_LP ? "longpoll" : o->ws ? "ws" : "sse", o->subs, o->channels, procs);
+           o->name, o->tag,
+           o->transport == K_LP ? "longpoll"
+           : o->ws              ? "ws"
+                                : "sse",
+           o->subs, o->channels, procs);
     printf("\"subs_ready\":%llu,\"connect_errors\":%llu,\"connect_s\":%.3f,\"connects_per_s\":%.0f,", ready,
            errors, connect_s, connect_s > 0 ? (double)ready / connect_s : 0);
     /* Both ends of each loopback connection are sockets of this machine and cost the kernel
      * about the same: the server's share is half of what the kernel grew by. */
-    double kern_per_sub = ready && kern0 >= 0 && kern1 >= 0 ? (double)(kern1 - kern0) / 2.0 / (double)ready : -1;
+    double kern_per_sub =
+        ready && kern0 >= 0 && kern1 >= 0 ? (double)(kern1 - kern0) / 2.0 / (double)ready : -1;
     printf("\"published_one_each\":%llu,\"delivered_all\":%llu,\"deliver_all_ms\":%.1f,",
            (unsigned long long)published, (unsigned long long)delivered,
            t_last > t_pub ? (double)(t_last - t_pub) / 1e6 : -1.0);
