@@ -30,7 +30,8 @@ Q :=
 endif
 
 .PHONY: all run test test-unit test-integration test-asan test-fuzz-short fuzz deps deps-test \
-        check-layers format format-check clean bench
+        check-layers format format-check clean bench \
+        test-asan-integration test-asan-run
 
 all: $(BUILD)/crier
 
@@ -74,13 +75,15 @@ run: deps
 	./$(BUILD)/crier serve --listen 0.0.0.0:8080
 
 # --- tests ----------------------------------------------------------------------------------------
-# The plain run serves every test with the default, one event loop per core; the sanitizer run
-# from one loop (--threads 1, what make bench measures), so both paths see the whole suite.
+# The plain run serves every test with the default, one event loop per core; the sanitizer runs
+# serve it from one loop (--threads 1, what make bench measures), then from two (whatever the
+# cores), so both paths see the whole suite under ASan+UBSan too.
 test: deps-test
 	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory test-unit test-integration
 	@$(MAKE) --no-print-directory test-fuzz-short
 	@$(MAKE) --no-print-directory test-asan TEST_THREADS=1
+	@$(MAKE) --no-print-directory test-asan-integration TEST_THREADS=2
 	@echo "ALL TESTS PASSED"
 
 test-unit: $(UNIT_BIN)
@@ -95,9 +98,16 @@ test-integration: $(BUILD)/crier
 # The unit and integration suites again, against an AddressSanitizer + UndefinedBehaviorSanitizer
 # build; LeakSanitizer runs at every server exit (the integration fixture fails on any report).
 test-asan:
+	@$(MAKE) --no-print-directory test-asan-run ASAN_GOALS="test-unit test-integration"
+
+# The integration suite alone under the sanitizers (make test runs it again with two loops).
+test-asan-integration:
+	@$(MAKE) --no-print-directory test-asan-run ASAN_GOALS=test-integration
+
+test-asan-run:
 	@ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory BUILD=build-asan CC=clang OPT=-O1 SANITIZE=address,undefined \
-	    test-unit test-integration
+	    $(ASAN_GOALS)
 
 FUZZERS := $(patsubst fuzz/%.c,build-fuzz/%,$(wildcard fuzz/fuzz_*.c))
 FUZZ_LIB_SRC := $(sort $(wildcard src/core/*.c src/proto/*.c))
