@@ -35,6 +35,8 @@ static const char usage[] =
     "                           full: it also survives a power cut (slower) (default normal)\n"
     "  --history N              messages kept per channel (default 1000; 0 = no limit)\n"
     "  --history-age DUR        oldest message kept, e.g. 24h, 30m (default 24h; 0 = no limit)\n"
+    "  --channel-idle DUR       forget a channel after this long with no message retained, no\n"
+    "                           publish and no subscriber (default 60s)\n"
     "  --max-ttl DUR            largest X-TTL a publisher may set (default 30d)\n"
     "  --max-body SIZE          message size limit, e.g. 1m, 64k (default 1m; larger bodies get 413)\n"
     "  --max-head SIZE          request head limit (default 16k; larger heads get 431)\n"
@@ -178,6 +180,8 @@ int cr_cli_serve(int argc, char **argv)
             bad = parse_size(v, &cfg.history_count);
         } else if (!strcmp(f, "--history-age")) {
             bad = parse_dur(v, &cfg.history_age_ms);
+        } else if (!strcmp(f, "--channel-idle")) {
+            bad = parse_dur(v, &cfg.channel_idle_ms) || cfg.channel_idle_ms <= 0;
         } else if (!strcmp(f, "--max-ttl")) {
             bad = parse_dur(v, &cfg.max_ttl_ms);
         } else if (!strcmp(f, "--max-body")) {

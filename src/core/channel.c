@@ -59,6 +59,8 @@ void cr_registry_init(cr_registry_t *r)
     r->_buckets = cr_xcalloc(r->_nbuckets, sizeof(*r->_buckets));
     r->count = 0;
     r->subs = 0;
+    r->presence = NULL;
+    r->presence_arg = NULL;
 }
 
 static void channel_free(cr_channel_t *ch)
@@ -122,7 +124,7 @@ cr_channel_t *cr_registry_get(cr_registry_t *r, const char *name, size_t len, in
     ch->name = cr_bytes_copy(name, len);
     cr_history_init(&ch->history);
     cr_list_init(&ch->subs);
-    ch->_reg_subs = &r->subs;
+    ch->_reg = r;
     ch->created_ms = now_ms;
     size_t k = hash_name(name, len) & (r->_nbuckets - 1);
     ch->_hnext = r->_buckets[k];

@@ -22,9 +22,10 @@ typedef struct cr_channel {
     cr_history_t history;
     cr_list_t subs; /* cr_subnode_t.link */
     size_t nsubs;
-    size_t *_reg_subs;  /* its registry's subs: counted with nsubs (cr_channel_sub_linked) */
-    cr_msgid_t last_id; /* last id assigned, even if no longer retained */
-    uint64_t published; /* messages published since the channel was created */
+    size_t elsewhere;         /* --threads: how many other loops have subscribers on it */
+    struct cr_registry *_reg; /* its registry: counts and tells with nsubs (cr_channel_sub_linked) */
+    cr_msgid_t last_id;       /* last id assigned, even if no longer retained */
+    uint64_t published;       /* messages published since the channel was created */
     int64_t created_ms;
     int64_t last_publish_ms; /* 0: never */
     int stored;              /* the durable store has the channel's row (engine/sqlite) */
@@ -35,18 +36,24 @@ typedef struct cr_registry {
     size_t _nbuckets;
     size_t count;
     size_t subs; /* the sum of its channels' nsubs (/metrics), kept as they change */
+    /* When set, called as a channel gets its first subscriber (here 1) or loses its last
+     * (here 0): with several loops, the others learn which have subscribers on it. */
+    void (*presence)(void *arg, cr_channel_t *ch, int here);
+    void *presence_arg;
 } cr_registry_t;
 
 /* A subscription node was linked to ch's subs, or unlinked from them: the counts follow. */
 static inline void cr_channel_sub_linked(cr_channel_t *ch)
 {
-    ch->nsubs++;
-    (*ch->_reg_subs)++;
+    ch->_reg->subs++;
+    if (ch->nsubs++ == 0 && ch->_reg->presence)
+        ch->_reg->presence(ch->_reg->presence_arg, ch, 1);
 }
 static inline void cr_channel_sub_unlinked(cr_channel_t *ch)
 {
-    ch->nsubs--;
-    (*ch->_reg_subs)--;
+    ch->_reg->subs--;
+    if (--ch->nsubs == 0 && ch->_reg->presence)
+        ch->_reg->presence(ch->_reg->presence_arg, ch, 0);
 }
 
 /* Whether name[0..len) is 1-255 bytes of [A-Za-z0-9_.~:-]. */

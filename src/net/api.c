@@ -438,8 +438,9 @@ totals(cr_server_t *srv, totals_t *t)
         cr_server_t *s = srv->pool ? cr_pool_server(srv->pool, i) : srv;
         t->conns += LOAD(s->nconns);
         t->subs += LOAD(s->reg.subs);
-        /* Every channel with a message is in the hub's registry; a worker may also have
-         * channels only subscribed to there. */
+        /* Every loop has every channel with a message or a subscriber on some loop (see
+         * tell_presence in net/worker.c); a loop that forgets channels later than another
+         * still counts them a moment, so the largest count is the process's. */
         size_t ch = LOAD(s->reg.count);
         if (ch > t->channels)
             t->channels = ch;

@@ -22,6 +22,7 @@ void cr_config_defaults(cr_config_t *c)
     strcpy(c->data_dir, "./crier-data");
     c->history_count = 1000;
     c->history_age_ms = 24LL * 3600 * 1000;
+    c->channel_idle_ms = 60 * 1000;
     c->max_ttl_ms = 30LL * 86400 * 1000;
     c->outq_hard = 8 * 1024 * 1024;
     c->outq_soft = 1024 * 1024;

@@ -26,6 +26,7 @@ typedef struct cr_config {
     int sync_full;             /* 1: synchronous=FULL (survive a power cut), 0: NORMAL */
     size_t history_count;      /* messages kept per channel */
     int64_t history_age_ms;    /* oldest message kept */
+    int64_t channel_idle_ms;   /* a channel with nothing retained and nobody subscribed is forgotten */
     int64_t max_ttl_ms;        /* the largest X-TTL accepted */
     size_t outq_hard;          /* per-connection output queue: hard cap (bytes) */
     size_t outq_soft;          /* soft cap, tolerated for outq_soft_ms */

@@ -18,7 +18,6 @@
 #define SWEEP_MS 100
 #define PRUNE_MS 1000
 #define HOLD_TURNS 4 /* turns a commit may wait for input already there */
-#define CHANNEL_IDLE_GC_MS (60 * 1000)
 
 int64_t cr_now_ms(void)
 {
@@ -55,7 +54,7 @@ static void gc_one(cr_channel_t *ch, void *arg)
 {
     gc_ctx_t *g = arg;
     int64_t last = ch->last_publish_ms > ch->created_ms ? ch->last_publish_ms : ch->created_ms;
-    if (ch->nsubs || ch->history.count || g->now - last < CHANNEL_IDLE_GC_MS)
+    if (ch->nsubs || ch->elsewhere || ch->history.count || g->now - last < g->srv->cfg.channel_idle_ms)
         return;
     if (g->ndead == g->cap) {
         g->cap = g->cap ? g->cap * 2 : 16;

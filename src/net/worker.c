@@ -40,6 +40,10 @@
  *    the hub publishes them when due.
  *  - Not with the Redis store yet (cli/serve.c runs one loop then).
  *  - Retention: the hub's store prunes; each replica applies the same limits itself.
+ *  - Presence: a loop whose channel gets its first subscriber, or loses its last, tells the
+ *    others, which count it in the channel's `elsewhere` (making the channel if they lack it):
+ *    no loop forgets an idle channel another has subscribers on, so a resume finds it as it
+ *    was on every loop.
  *
  * SPDX-License-Identifier: MIT */
 #include "net/worker.h"
@@ -74,6 +78,8 @@ typedef enum {
     IT_COUNTED,   /* -> the asking loop: every loop counted */
     IT_STOP,      /* -> worker: stop */
     IT_CALL,      /* -> any loop: run call(srv, arg) */
+    IT_PRESENCE, /* -> every other loop: loop `from` has subscribers on channel name (status 1) or no more (0)
+                  */
 } item_kind_t;
 
 typedef struct count {
@@ -599,6 +605,37 @@ static void on_count_item(worker_t *w, item_t *it)
     count_add(w, c, ch != NULL, ch ? ch->nsubs : 0);
 }
 
+/* A loop's channel got its first subscriber or lost its last: every other loop counts it in
+ * the channel's `elsewhere`, so that no loop forgets an idle channel (server.c, gc_one) that
+ * another has subscribers on; a resume there then finds the channel as it was, as with one
+ * loop. The channel is made where it is missing, as a subscribe on one loop would. */
+static void tell_presence(void *arg, cr_channel_t *ch, int here)
+{
+    worker_t *w = arg;
+    for (unsigned i = 0; i < w->pool->n; i++) {
+        if (i == w->index)
+            continue;
+        item_t *it = item_new(IT_PRESENCE, w->index);
+        it->name = cr_bytes_ref(ch->name);
+        it->status = here;
+        post(w->pool, i, it);
+    }
+}
+
+static void on_presence_item(worker_t *w, item_t *it)
+{
+    cr_registry_t *reg = &w->srv->reg;
+    cr_channel_t *ch = cr_registry_find(reg, it->name->data, it->name->len);
+    if (it->status) {
+        if (!ch)
+            ch = cr_registry_get(reg, it->name->data, it->name->len, cr_now_ms());
+        ch->elsewhere++;
+    } else if (ch && ch->elsewhere) {
+        /* (Not there, or not counted: the channel was deleted and made anew meanwhile.) */
+        ch->elsewhere--;
+    }
+}
+
 static void handle(worker_t *w, item_t *it)
 {
     cr_pool_t *pool = w->pool;
@@ -676,6 +713,9 @@ static void handle(worker_t *w, item_t *it)
     case IT_CALL:
         it->call(srv, it->arg);
         break;
+    case IT_PRESENCE:
+        on_presence_item(w, it);
+        break;
     case IT_STOP:
         cr_server_stop(srv);
         uv_unref((uv_handle_t *)&w->wake);
@@ -736,6 +776,8 @@ static void join_server(cr_server_t *srv, cr_pool_t *pool, unsigned index)
 {
     srv->pool = pool;
     srv->index = index;
+    srv->reg.presence = tell_presence;
+    srv->reg.presence_arg = &pool->w[index];
 }
 
 int cr_pool_start(cr_pool_t *pool, cr_server_t *hub)
@@ -882,6 +924,7 @@ static void finish(worker_t *w, item_t *it)
         break;
     case IT_ACCEPT: /* item_free closes the fd */
     case IT_STOP:
+    case IT_PRESENCE:
         break;
     }
 }
@@ -919,6 +962,10 @@ void cr_pool_join(cr_pool_t *pool)
         }
     }
     finish_all(pool);
+    /* What the servers unlink as they are freed is told to nobody. */
+    for (unsigned i = 0; i < pool->n; i++)
+        if (pool->w[i].srv)
+            pool->w[i].srv->reg.presence = NULL;
 }
 
 void cr_pool_free(cr_pool_t *pool)

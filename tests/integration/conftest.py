@@ -74,6 +74,18 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
+    def kill(self):
+        """SIGKILL, as a crash: no shutdown at all, so no exit to check. Its data directory
+        stays for a restart (one of its own goes)."""
+        if self in Server.live:
+            Server.live.remove(self)
+        self.proc.kill()
+        self.proc.wait()
+        self.logfile.close()
+        os.unlink(self.logpath)
+        if self.tmpdata:
+            shutil.rmtree(self.tmpdata, ignore_errors=True)
+
     def stop(self):
         """SIGTERM, wait; a sanitizer report or a non-zero exit fails the test."""
         if self in Server.live:

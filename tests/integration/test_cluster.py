@@ -3,7 +3,6 @@ crier nodes (--memory --redis). Cross-node fan-out in order, publishers on every
 node, cluster-wide subscriber counts, resuming on another node, Redis stopped and
 restarted, a node killed, and channels sharded over two Redis servers."""
 import json
-import os
 import socket
 import subprocess
 import threading
@@ -23,10 +22,7 @@ def node(redis_urls, name, *flags):
 
 def kill(s):
     """SIGKILL, as a crashed node: no shutdown at all."""
-    s.proc.kill()
-    s.proc.wait()
-    s.logfile.close()
-    os.unlink(s.logpath)
+    s.kill()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ disk). Each test starts its own crier processes on its own data directory.
 import json
 import os
 import shutil
-import signal
 import sqlite3
 import subprocess
 import tempfile
@@ -138,12 +137,10 @@ def test_kill9_loses_no_acknowledged_message(datadir):
     deadline = time.monotonic() + 60
     while sum(len(a) for a in acked) < 3000 and time.monotonic() < deadline and not errors:
         time.sleep(0.01)
-    s.proc.send_signal(signal.SIGKILL)
-    s.proc.wait()
+    s.kill()
     stop.set()
     for t in threads:
         t.join(30)
-    s.logfile.close()
     assert not errors, errors
     total = sum(len(a) for a in acked)
     assert total >= 3000

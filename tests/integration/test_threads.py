@@ -281,3 +281,32 @@ def test_max_conns_and_metrics_count_every_loop(make_server):
     while metrics(t.url)["crier_subscriptions"] != 0:
         assert time.time() < deadline
         time.sleep(0.05)
+
+
+def test_a_channel_subscribed_on_one_loop_is_kept_on_every_loop():
+    """A loop does not forget a channel while another loop has subscribers on it (after
+    --channel-idle with nothing retained): a resume on any loop is then told of no gap,
+    as with one loop."""
+    s = Server("--threads", str(THREADS), "--memory", "--history-age", "1s", "--channel-idle", "1s",
+               "--heartbeat", "1s")
+    try:
+        ch = unique("kept")
+        sub = hello(s.port, ch)  # one loop has the channel's only subscriber
+        with Publisher(s.url) as p:
+            first = p.publish(ch, "first")["id"]
+        assert [m.data for m in sub.read(n=1).messages] == ["first"]
+        # The message ages out on every loop; then nothing is retained or published there for
+        # longer than --channel-idle, and two of the three loops have no subscriber of their own.
+        time.sleep(3.5)
+        resumed = [SSEClient(s.port, ch, last_event_id=first).open() for _ in range(THREADS)]
+        with Publisher(s.url) as p:
+            p.publish(ch, "second")
+        for c in resumed:
+            res = c.read(n=1)
+            assert [m.data for m in res.messages] == ["second"] and not res.notices, res.notices
+            c.close()
+        res = sub.read(n=2)  # (read counts from the start)
+        assert [m.data for m in res.messages] == ["first", "second"] and not res.notices
+        sub.close()
+    finally:
+        s.stop()

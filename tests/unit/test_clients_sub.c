@@ -200,12 +200,56 @@ static void test_sub_add_live_remove(void **state)
     assert_int_equal(cr_bytes_live(), 0);
 }
 
+typedef struct {
+    char log[64];
+} presence_log_t;
+
+static void note_presence(void *arg, cr_channel_t *ch, int here)
+{
+    presence_log_t *p = arg;
+    size_t n = strlen(p->log);
+    snprintf(p->log + n, sizeof(p->log) - n, "%s%c%s", n ? " " : "", here ? '+' : '-', ch->name->data);
+}
+
+/* The registry tells only a channel's first subscriber and its last one leaving (the other
+ * loops count channels by that, net/worker.c), and its subscriber total follows every one. */
+static void test_presence_told_on_first_and_last(void **state)
+{
+    (void)state;
+    cr_registry_t reg;
+    cr_registry_init(&reg);
+    presence_log_t p = {{0}};
+    reg.presence = note_presence;
+    reg.presence_arg = &p;
+    cr_channel_t *a = cr_registry_get(&reg, "a", 1, 0);
+    cr_channel_t *b = cr_registry_get(&reg, "b", 1, 0);
+    rec_t s1 = {0}, s2 = {0};
+    cr_sub_init(&s1.sub, rec_deliver, 2);
+    cr_sub_attach(&s1.sub, 0, a, CR_MSGID_NONE);
+    cr_sub_attach(&s1.sub, 1, b, CR_MSGID_NONE);
+    assert_int_equal(cr_sub_catch_up(&s1.sub), 0);
+    cr_sub_init(&s2.sub, rec_deliver, 1);
+    cr_sub_attach(&s2.sub, 0, a, CR_MSGID_NONE);
+    assert_int_equal(cr_sub_catch_up(&s2.sub), 0);
+    assert_string_equal(p.log, "+a +b");
+    assert_int_equal(reg.subs, 3);
+    cr_sub_detach(&s1.sub);
+    assert_string_equal(p.log, "+a +b -b");
+    assert_int_equal(reg.subs, 1);
+    cr_sub_detach(&s2.sub);
+    assert_string_equal(p.log, "+a +b -b -a");
+    assert_int_equal(reg.subs, 0);
+    cr_registry_destroy(&reg);
+    assert_int_equal(cr_bytes_live(), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_clients_put_get_del),
         cmocka_unit_test(test_client_id_parse),
         cmocka_unit_test(test_sub_add_live_remove),
+        cmocka_unit_test(test_presence_told_on_first_and_last),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
