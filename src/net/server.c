@@ -68,6 +68,8 @@ static void gc_one(cr_channel_t *ch, void *arg)
  * because the new channel was created after its cursor. */
 static void prune(cr_server_t *srv)
 {
+    if (srv->pool)
+        cr_pool_drain(srv); /* what other loops said of their subscribers (tell_presence) */
     int64_t now = cr_now_ms();
     srv->engine->ops->prune(srv->engine, now);
     gc_ctx_t g = {srv, now, NULL, 0, 0};

@@ -168,6 +168,13 @@ static item_t *item_new(item_kind_t kind, unsigned from)
     return it;
 }
 
+/* Posts it without waking loop `to`: it is taken with whatever wakes that loop next, and at
+ * the latest by its sweep (cr_pool_drain). For news that nothing waits on. */
+static void post_quiet(cr_pool_t *pool, unsigned to, item_t *it)
+{
+    cr_mpsc_push(&pool->w[to].inbox, &it->node);
+}
+
 static void post(cr_pool_t *pool, unsigned to, item_t *it)
 {
     cr_mpsc_push(&pool->w[to].inbox, &it->node);
@@ -608,7 +615,10 @@ static void on_count_item(worker_t *w, item_t *it)
 /* A loop's channel got its first subscriber or lost its last: every other loop counts it in
  * the channel's `elsewhere`, so that no loop forgets an idle channel (server.c, gc_one) that
  * another has subscribers on; a resume there then finds the channel as it was, as with one
- * loop. The channel is made where it is missing, as a subscribe on one loop would. */
+ * loop. The channel is made where it is missing, as a subscribe on one loop would. Only the
+ * forgetting needs this news, and each loop takes its inbox in before it forgets anything
+ * (cr_pool_drain): so it wakes nobody, and a long-poll cycle on a channel of its own costs
+ * the other loops no thread switch. */
 static void tell_presence(void *arg, cr_channel_t *ch, int here)
 {
     worker_t *w = arg;
@@ -618,7 +628,8 @@ static void tell_presence(void *arg, cr_channel_t *ch, int here)
         item_t *it = item_new(IT_PRESENCE, w->index);
         it->name = cr_bytes_ref(ch->name);
         it->status = here;
-        post(w->pool, i, it);
+        it->created_ms = ch->created_ms;
+        post_quiet(w->pool, i, it);
     }
 }
 
@@ -627,8 +638,11 @@ static void on_presence_item(worker_t *w, item_t *it)
     cr_registry_t *reg = &w->srv->reg;
     cr_channel_t *ch = cr_registry_find(reg, it->name->data, it->name->len);
     if (it->status) {
+        /* The channel is as old as its oldest copy, as for a stored message (on_stored_item). */
         if (!ch)
-            ch = cr_registry_get(reg, it->name->data, it->name->len, cr_now_ms());
+            ch = cr_registry_get(reg, it->name->data, it->name->len, it->created_ms);
+        else if (it->created_ms < ch->created_ms)
+            ch->created_ms = it->created_ms;
         ch->elsewhere++;
     } else if (ch && ch->elsewhere) {
         /* (Not there, or not counted: the channel was deleted and made anew meanwhile.) */
@@ -723,15 +737,24 @@ static void handle(worker_t *w, item_t *it)
     }
 }
 
-static void on_inbox(uv_async_t *a)
+static void drain(worker_t *w)
 {
-    worker_t *w = a->data;
     cr_mpsc_node_t *n;
     while ((n = cr_mpsc_pop(&w->inbox))) {
         item_t *it = CR_CONTAINER_OF(n, item_t, node);
         handle(w, it);
         item_free(it);
     }
+}
+
+static void on_inbox(uv_async_t *a)
+{
+    drain(a->data);
+}
+
+void cr_pool_drain(cr_server_t *srv)
+{
+    drain(&srv->pool->w[srv->index]);
 }
 
 /* --- setup and teardown ------------------------------------------------------------------------------ */

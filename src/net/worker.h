@@ -44,6 +44,8 @@ int cr_pool_count(struct cr_server *srv, cr_bytes_t *name, void (*done)(void *ar
  * main thread once they have ended (srv->stopping is set then): it must then only answer and
  * free, never start new work. */
 void cr_pool_call(cr_pool_t *pool, unsigned to, void (*fn)(struct cr_server *srv, void *arg), void *arg);
+/* Takes in what waits in srv's inbox (srv's thread; for news posted without a wake-up). */
+void cr_pool_drain(struct cr_server *srv);
 /* How many loops the pool has, and one loop's server (for /health and /metrics sums:
  * read its counters with relaxed atomic loads). */
 unsigned cr_pool_size(const cr_pool_t *pool);
