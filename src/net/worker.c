@@ -78,8 +78,7 @@ typedef enum {
     IT_COUNTED,   /* -> the asking loop: every loop counted */
     IT_STOP,      /* -> worker: stop */
     IT_CALL,      /* -> any loop: run call(srv, arg) */
-    IT_PRESENCE, /* -> every other loop: loop `from` has subscribers on channel name (status 1) or no more (0)
-                  */
+    IT_PRESENCE,  /* -> other loops: loop `from` has subscribers on name (status 1), or none now (0) */
 } item_kind_t;
 
 typedef struct count {
