@@ -176,7 +176,7 @@ static void post_quiet(cr_pool_t *pool, unsigned to, item_t *it)
 
 static void post(cr_pool_t *pool, unsigned to, item_t *it)
 {
-    cr_mpsc_push(&pool->w[to].inbox, &it->node);
+    post_quiet(pool, to, it);
     /* uv_async_send first reads the handle's pending flag and does nothing if it is set.
      * Without a full fence that read may pass our store linking the item in (a store
      * then a load: x86 reorders them too), and the loop may clear the flag and drain
@@ -580,17 +580,24 @@ static const cr_engine_ops_t proxy_ops = {
 
 /* --- what arrives in an inbox ------------------------------------------------------------------------ */
 
+/* This loop's copy of a channel another loop told of, made if missing: a channel is as old
+ * as its oldest copy (created_ms, the teller's). */
+static cr_channel_t *replica(cr_server_t *srv, const cr_bytes_t *name, int64_t created_ms)
+{
+    cr_channel_t *ch = cr_registry_find(&srv->reg, name->data, name->len);
+    if (!ch)
+        ch = cr_registry_get(&srv->reg, name->data, name->len, created_ms);
+    else if (created_ms < ch->created_ms)
+        ch->created_ms = created_ms;
+    return ch;
+}
+
 /* A stored message reaches a worker's replica, in id order per channel. */
 static void on_stored_item(worker_t *w, item_t *it)
 {
     cr_server_t *srv = w->srv;
     cr_msg_t *m = it->msg;
-    cr_channel_t *ch = cr_registry_find(&srv->reg, m->channel->data, m->channel->len);
-    if (!ch) {
-        ch = cr_registry_get(&srv->reg, m->channel->data, m->channel->len, it->created_ms);
-    } else if (it->created_ms < ch->created_ms) {
-        ch->created_ms = it->created_ms;
-    }
+    cr_channel_t *ch = replica(srv, m->channel, it->created_ms);
     int fresh = cr_msgid_cmp(m->id, ch->last_id) > 0;
     if (fresh) {
         ch->last_id = m->id;
@@ -634,19 +641,14 @@ static void tell_presence(void *arg, cr_channel_t *ch, int here)
 
 static void on_presence_item(worker_t *w, item_t *it)
 {
-    cr_registry_t *reg = &w->srv->reg;
-    cr_channel_t *ch = cr_registry_find(reg, it->name->data, it->name->len);
     if (it->status) {
-        /* The channel is as old as its oldest copy, as for a stored message (on_stored_item). */
-        if (!ch)
-            ch = cr_registry_get(reg, it->name->data, it->name->len, it->created_ms);
-        else if (it->created_ms < ch->created_ms)
-            ch->created_ms = it->created_ms;
-        ch->elsewhere++;
-    } else if (ch && ch->elsewhere) {
-        /* (Not there, or not counted: the channel was deleted and made anew meanwhile.) */
-        ch->elsewhere--;
+        replica(w->srv, it->name, it->created_ms)->elsewhere++;
+        return;
     }
+    cr_channel_t *ch = cr_registry_find(&w->srv->reg, it->name->data, it->name->len);
+    /* (Not there, or not counted: the channel was deleted and made anew meanwhile.) */
+    if (ch && ch->elsewhere)
+        ch->elsewhere--;
 }
 
 static void handle(worker_t *w, item_t *it)

@@ -74,22 +74,26 @@ class Server:
     def alive(self):
         return self.proc.poll() is None
 
-    def kill(self):
-        """SIGKILL, as a crash: no shutdown at all, so no exit to check. Its data directory
-        stays for a restart (one of its own goes)."""
+    def _release(self):
+        """After its exit: its log (returned), and its own data directory, go."""
         if self in Server.live:
             Server.live.remove(self)
-        self.proc.kill()
-        self.proc.wait()
         self.logfile.close()
+        log = self.log()
         os.unlink(self.logpath)
         if self.tmpdata:
             shutil.rmtree(self.tmpdata, ignore_errors=True)
+        return log
+
+    def kill(self):
+        """SIGKILL, as a crash: no shutdown at all, so no exit to check. A data directory
+        it was given stays for a restart."""
+        self.proc.kill()
+        self.proc.wait()
+        self._release()
 
     def stop(self):
         """SIGTERM, wait; a sanitizer report or a non-zero exit fails the test."""
-        if self in Server.live:
-            Server.live.remove(self)
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -97,12 +101,8 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-                raise AssertionError("crier did not stop on SIGTERM:\n" + self.log()[-4000:])
-        self.logfile.close()
-        log = self.log()
-        os.unlink(self.logpath)
-        if self.tmpdata:
-            shutil.rmtree(self.tmpdata, ignore_errors=True)
+                raise AssertionError("crier did not stop on SIGTERM:\n" + self._release()[-4000:])
+        log = self._release()
         assert "ERROR: AddressSanitizer" not in log and "runtime error:" not in log \
             and "ERROR: LeakSanitizer" not in log, log[-8000:]
         assert self.proc.returncode == 0, f"crier exited with {self.proc.returncode}:\n{log[-4000:]}"

@@ -20,11 +20,6 @@ def node(redis_urls, name, *flags):
     return Server("--memory", "--redis", redis_urls, "--node-id", name, "--heartbeat", "1s", *flags)
 
 
-def kill(s):
-    """SIGKILL, as a crashed node: no shutdown at all."""
-    s.kill()
-
-
 @pytest.fixture
 def redis():
     r = Redis()
@@ -225,7 +220,7 @@ def test_node_killed_others_carry_on_and_its_subscribers_resume(redis, cluster):
         p.publish_many("crash", ["x0", "x1"])
     res = on1.read(n=2, timeout=10)
     cursor = res.cursor
-    kill(n1)
+    n1.kill()  # SIGKILL, as a crashed node: no shutdown at all
     on1.close()
     with Publisher(n2.url) as p:
         missed = p.publish_many("crash", ["y0", "y1", "y2"])
